@@ -1,0 +1,43 @@
+"""msica: Windows Installer custom actions in Python.
+
+Write a function, decorate it, and ``msica build`` turns it into a DLL that
+the Windows Installer engine calls like any C custom action::
+
+    from msica import ActionResult, Session, custom_action
+
+    @custom_action
+    def CheckLicense(session: Session) -> ActionResult:
+        key = session["LICENSE_KEY"]
+        session["LICENSE_OK"] = "1" if key.startswith("MSICA-") else "0"
+        session.log(f"license key has {len(key)} characters")
+        return ActionResult.SUCCESS
+"""
+
+from __future__ import annotations
+
+from msica.actions import Action, custom_action
+from msica.enums import ActionResult
+from msica.errors import InstallerError, MsicaError
+from msica.session import Session
+
+__all__ = [
+    "Action",
+    "ActionResult",
+    "InstallerError",
+    "MsicaError",
+    "Session",
+    "__version__",
+    "custom_action",
+]
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("msica")
+    except metadata.PackageNotFoundError:  # running from an unpacked payload
+        return "0+payload"
+
+
+__version__ = _version()

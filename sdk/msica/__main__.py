@@ -1,0 +1,7 @@
+"""``python -m msica``: the msica command."""
+
+import sys
+
+from msica.cli import main
+
+sys.exit(main())

@@ -1,0 +1,124 @@
+"""What the shim calls: :func:`dispatch`, the one entry from C into Python.
+
+Contract with bridge_c/msica_dispatch.c: ``dispatch(entry, handle) -> int``
+never raises. ``entry`` is the DLL export the engine called (the action's
+name), ``handle`` the MSIHANDLE of the install. An exception escaping the
+action is written with its full traceback into the MSI log and becomes 1603.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import sys
+import traceback
+
+from msica.actions import ActionFunction, registered
+from msica.enums import ActionResult
+from msica.errors import InstallUserExitError
+from msica.session import Session
+
+_VALID_RESULTS = frozenset(int(result) for result in ActionResult)
+
+
+def dispatch(entry: str, handle: int) -> int:
+    """Run the action exported as ``entry`` with a Session on ``handle``; return its code."""
+    session = Session(handle, action=entry)
+    try:
+        function = _resolve(entry)
+        with _LogStream(session) as out:
+            saved = sys.stdout, sys.stderr
+            sys.stdout = sys.stderr = out
+            try:
+                result = function(session)
+            finally:
+                sys.stdout, sys.stderr = saved
+        return _result_code(session, result)
+    except InstallUserExitError:
+        session.log("cancelled by the user")
+        return int(ActionResult.USER_EXIT)
+    except BaseException:  # whatever happened, the engine gets a code and the log the reason
+        _log_failure(session, traceback.format_exc())
+        return int(ActionResult.FAILURE)
+
+
+def _resolve(entry: str) -> ActionFunction:
+    """The function behind ``entry``, importing the module that defines it."""
+    modules = _payload_modules()
+    if entry == "CustomAction" and entry not in modules:
+        if len(modules) != 1:
+            raise LookupError(
+                "the DLL's CustomAction export was called, but the DLL holds "
+                f"{len(modules)} actions ({', '.join(sorted(modules))}): set DllEntry to "
+                "one of their names"
+            )
+        entry = next(iter(modules))
+    module = modules.get(entry)
+    if module is None:
+        raise LookupError(
+            f"no action named {entry!r} in this DLL; it has: {', '.join(sorted(modules))}"
+        )
+    importlib.import_module(module)
+    found = registered(entry)
+    if found is None:
+        raise LookupError(
+            f"module {module} no longer defines action {entry!r}; rebuild the DLL"
+        )
+    return found[1]
+
+
+def _payload_modules() -> dict[str, str]:
+    """Action name -> module, as ``msica build`` recorded it in the payload."""
+    try:
+        payload = importlib.import_module("_msica_payload")
+    except ImportError:
+        return {}
+    return dict(payload.ACTIONS)
+
+
+def _result_code(session: Session, result: object) -> int:
+    if result is None:
+        return int(ActionResult.SUCCESS)
+    if isinstance(result, int) and not isinstance(result, bool) and result in _VALID_RESULTS:
+        return int(result)
+    _log_failure(
+        session,
+        f"the action returned {result!r}; return an ActionResult (or None for SUCCESS)",
+    )
+    return int(ActionResult.FAILURE)
+
+
+def _log_failure(session: Session, text: str) -> None:
+    with contextlib.suppress(BaseException):
+        session.log("action failed:\n" + text.rstrip("\n"))
+
+
+class _LogStream(io.TextIOBase):
+    """sys.stdout/sys.stderr during an action: each complete line goes to the MSI log."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__()
+        self._session = session
+        self._pending = ""
+
+    def __enter__(self) -> _LogStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        *lines, self._pending = self._pending.split("\n")
+        for line in lines:
+            self._session.log(line)
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            line, self._pending = self._pending, ""
+            self._session.log(line)

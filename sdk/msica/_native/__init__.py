@@ -1,0 +1,93 @@
+"""The only place that talks to msi.dll, through cffi in ABI mode.
+
+``msica build`` writes ``_msi_ffi.py`` into the payload: cffi's out-of-line
+ABI module generated from :data:`CDEF`, so an action does not parse C
+declarations (or need pycparser) at run time. Anywhere else the declarations
+are parsed on first use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+CDEF = """
+typedef unsigned long MSIHANDLE;
+typedef unsigned int UINT;
+typedef unsigned long DWORD;
+typedef int BOOL;
+
+UINT __stdcall MsiCloseHandle(MSIHANDLE hAny);
+UINT __stdcall MsiGetPropertyW(MSIHANDLE hInstall, const wchar_t *szName,
+                               wchar_t *szValueBuf, DWORD *pcchValueBuf);
+UINT __stdcall MsiSetPropertyW(MSIHANDLE hInstall, const wchar_t *szName,
+                               const wchar_t *szValue);
+MSIHANDLE __stdcall MsiCreateRecord(UINT cParams);
+UINT __stdcall MsiRecordSetStringW(MSIHANDLE hRecord, UINT iField, const wchar_t *szValue);
+int __stdcall MsiProcessMessage(MSIHANDLE hInstall, int eMessageType, MSIHANDLE hRecord);
+MSIHANDLE __stdcall MsiGetLastErrorRecord(void);
+UINT __stdcall MsiFormatRecordW(MSIHANDLE hInstall, MSIHANDLE hRecord,
+                                wchar_t *szResultBuf, DWORD *pcchResultBuf);
+BOOL __stdcall MsiGetMode(MSIHANDLE hInstall, int eRunMode);
+const char *wine_get_version(void);
+"""
+
+MODULE_NAME = "msica._native._msi_ffi"
+
+_lib: Any = None
+_ffi: Any = None
+
+
+def _load_ffi() -> Any:
+    try:
+        from msica._native._msi_ffi import ffi  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        import cffi
+
+        ffi = cffi.FFI()
+        ffi.cdef(CDEF)
+    return ffi
+
+
+def msi() -> tuple[Any, Any]:
+    """``(ffi, lib)`` for msi.dll, loaded once per process."""
+    global _ffi, _lib
+    if _lib is None:
+        _ffi = _load_ffi()
+        _lib = _ffi.dlopen("msi.dll")
+    return _ffi, _lib
+
+
+_wine: bool | None = None
+
+
+def under_wine() -> bool:
+    """True inside Wine's msiexec (ntdll exports wine_get_version), whose logging differs."""
+    global _wine
+    if _wine is None:
+        ffi, _ = msi()
+        try:
+            ntdll = ffi.dlopen("ntdll.dll")
+            _wine = getattr(ntdll, "wine_get_version", None) is not None
+        except (OSError, AttributeError):
+            _wine = False
+    return _wine
+
+
+def emit_module() -> str:
+    """Source of the out-of-line ABI module for :data:`CDEF` (runs on the build host)."""
+    import contextlib
+    import io
+    import os
+    import tempfile
+
+    import cffi
+
+    ffi = cffi.FFI()
+    ffi.cdef(CDEF)
+    ffi.set_source(MODULE_NAME, None)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "_msi_ffi.py")
+        with contextlib.redirect_stdout(io.StringIO()):  # cffi announces the file it writes
+            ffi.emit_python_code(path)
+        with open(path, encoding="utf-8") as generated:
+            return generated.read()

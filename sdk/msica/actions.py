@@ -1,0 +1,159 @@
+"""The ``@custom_action`` decorator, the registry of actions, and their Type numbers.
+
+A decorated function stays an ordinary function (call it in unit tests); the
+decorator records an :class:`Action` that ``msica build`` finds by reading the
+source (without importing it) and that the host looks up when the engine
+calls the DLL export of the same name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable, TypeVar, Union, overload
+
+from msica.enums import ActionResult
+
+if TYPE_CHECKING:
+    from msica.session import Session
+
+ActionFunction = Callable[["Session"], Union[ActionResult, int, None]]
+F = TypeVar("F", bound=ActionFunction)
+
+EXECUTE_MODES = ("immediate", "deferred", "rollback", "commit")
+
+# CustomAction.Type bits (msidbCustomActionType*), see "Custom Action Types".
+TYPE_DLL_BINARY = 0x0001
+TYPE_CONTINUE = 0x0040
+TYPE_ASYNC = 0x0080
+TYPE_IN_SCRIPT = 0x0400
+TYPE_ROLLBACK = 0x0100
+TYPE_COMMIT = 0x0200
+TYPE_NO_IMPERSONATE = 0x0800
+TYPE_HIDE_TARGET = 0x2000
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One custom action: the function, the name the engine knows it by, and how it runs."""
+
+    name: str
+    function_name: str
+    execute: str = "immediate"
+    impersonate: bool = True
+    check_return: bool = True
+    hide_target: bool = False
+    after: str | None = None
+    before: str | None = None
+    condition: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.execute not in EXECUTE_MODES:
+            raise ValueError(
+                f"action {self.name}: execute={self.execute!r} is not one of "
+                f"{', '.join(EXECUTE_MODES)}"
+            )
+        if self.after is not None and self.before is not None:
+            raise ValueError(f"action {self.name}: give after= or before=, not both")
+        if not self.impersonate and self.execute == "immediate":
+            raise ValueError(
+                f"action {self.name}: impersonate=False needs execute='deferred', "
+                "'rollback' or 'commit' (immediate actions always run as the user)"
+            )
+        for anchor in (self.after, self.before):
+            if anchor is not None and not _IDENTIFIER.match(anchor):
+                raise ValueError(f"action {self.name}: {anchor!r} is not an action name")
+
+    @property
+    def type_number(self) -> int:
+        """The CustomAction table's Type for this action (a type 1 DLL from the Binary table)."""
+        number = TYPE_DLL_BINARY
+        if self.execute != "immediate":
+            number |= TYPE_IN_SCRIPT
+        if self.execute == "rollback":
+            number |= TYPE_ROLLBACK
+        elif self.execute == "commit":
+            number |= TYPE_COMMIT
+        if not self.impersonate:
+            number |= TYPE_NO_IMPERSONATE
+        if not self.check_return:
+            number |= TYPE_CONTINUE
+        if self.hide_target:
+            number |= TYPE_HIDE_TARGET
+        return number
+
+
+_registry: dict[str, tuple[Action, ActionFunction]] = {}
+
+
+@overload
+def custom_action(function: F) -> F: ...
+
+
+@overload
+def custom_action(
+    *,
+    name: str | None = None,
+    execute: str = "immediate",
+    impersonate: bool = True,
+    check_return: bool = True,
+    hide_target: bool = False,
+    after: str | None = None,
+    before: str | None = None,
+    condition: str | None = None,
+) -> Callable[[F], F]: ...
+
+
+def custom_action(
+    function: F | None = None,
+    *,
+    name: str | None = None,
+    execute: str = "immediate",
+    impersonate: bool = True,
+    check_return: bool = True,
+    hide_target: bool = False,
+    after: str | None = None,
+    before: str | None = None,
+    condition: str | None = None,
+) -> F | Callable[[F], F]:
+    """Declare ``function(session)`` a custom action.
+
+    ``name`` is the action's name in the CustomAction table and the DLL
+    export the engine calls (default: the function's name). ``execute``,
+    ``impersonate``, ``check_return`` and ``hide_target`` set the action's
+    Type; ``after``/``before`` and ``condition`` place it in the
+    InstallExecuteSequence. The options must be literals: ``msica build``
+    reads them from the source without running it.
+    """
+
+    def register(fn: F) -> F:
+        action = Action(
+            name=name or fn.__name__,
+            function_name=fn.__name__,
+            execute=execute,
+            impersonate=impersonate,
+            check_return=check_return,
+            hide_target=hide_target,
+            after=after,
+            before=before,
+            condition=condition,
+        )
+        _registry[action.name] = (action, fn)
+        fn.msica_action = action  # type: ignore[attr-defined]
+        return fn
+
+    if function is not None:
+        return register(function)
+    return register
+
+
+def registered(name: str) -> tuple[Action, ActionFunction] | None:
+    """The action registered under ``name`` by an imported module, if any."""
+    return _registry.get(name)
+
+
+def registered_names() -> list[str]:
+    """Names of every action registered so far, sorted."""
+    return sorted(_registry)

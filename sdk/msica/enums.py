@@ -1,0 +1,40 @@
+"""Enumerations of the Windows Installer API used inside custom actions."""
+
+from __future__ import annotations
+
+import enum
+
+
+class ActionResult(enum.IntEnum):
+    """What a custom action returns to the engine.
+
+    Return these (or None, meaning SUCCESS) from a ``@custom_action`` function.
+    """
+
+    SUCCESS = 0
+    """ERROR_SUCCESS: go on with the sequence."""
+    SKIP_REMAINING = 259
+    """ERROR_NO_MORE_ITEMS: skip the rest of the sequence, the install succeeds."""
+    USER_EXIT = 1602
+    """ERROR_INSTALL_USEREXIT: the user cancelled; the install rolls back."""
+    FAILURE = 1603
+    """ERROR_INSTALL_FAILURE: fatal error; the install rolls back."""
+    NOT_EXECUTED = 1626
+    """ERROR_FUNCTION_NOT_CALLED: the action did not run."""
+
+
+class InstallMessage(enum.IntEnum):
+    """Message kinds for MsiProcessMessage (the high byte of its eMessageType)."""
+
+    FATAL_EXIT = 0x00000000
+    ERROR = 0x01000000
+    WARNING = 0x02000000
+    USER = 0x03000000
+    INFO = 0x04000000
+    FILES_IN_USE = 0x05000000
+    RESOLVE_SOURCE = 0x06000000
+    OUT_OF_DISK_SPACE = 0x07000000
+    ACTION_START = 0x08000000
+    ACTION_DATA = 0x09000000
+    PROGRESS = 0x0A000000
+    COMMON_DATA = 0x0B000000
