@@ -1,0 +1,217 @@
+"""``msica build``: a project's actions, the msica host and a CPython runtime, in one DLL.
+
+Pure Python: the prebuilt shim for the target arch gets its export slots
+renamed to the action names, and the payload (runtime, dependencies, the
+msica host, the user's modules) is appended to it. No compiler is needed and
+the same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import msica
+from msica import _native
+from msica.build import exports, payload, runtime
+from msica.build.config import Config
+from msica.build.discover import FoundAction, discover
+from msica.errors import BuildError
+
+log = logging.getLogger("msica.build")
+
+SHIM_DIR = Path(__file__).parent / "shims"
+# The runtime's ._pth: isolated mode, exactly these paths on sys.path.
+PTH_TEMPLATE = "python{v}.zip\n.\nlib\n"
+# Parts of the msica package that never run inside an action.
+_HOST_ONLY = ("build", "author", "testing", "cli.py", "__main__.py")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """One DLL written by :func:`build`."""
+
+    dll: Path
+    arch: str
+    actions: tuple[FoundAction, ...]
+    runtime: runtime.Runtime
+    files: int
+
+
+def shim_path(arch: str) -> Path:
+    """The prebuilt shim DLL for ``arch``."""
+    path = SHIM_DIR / f"msica-shim.{arch}.dll"
+    if not path.is_file():
+        raise BuildError(
+            f"the prebuilt shim for {arch} is missing ({path}): reinstall msica, or in a "
+            "source checkout run scripts/build-shims.sh"
+        )
+    return path
+
+
+def find_actions(project: Path, config: Config) -> list[FoundAction]:
+    """The actions of the project, refusing duplicates and an empty set."""
+    modules = [(module, module_path(project, config, module)) for module in config.actions]
+    found = discover(modules)
+    if not found:
+        names = ", ".join(str(path) for _, path in modules)
+        raise BuildError(
+            f"no @custom_action functions found in {names}: decorate at least one function "
+            "with @msica.custom_action"
+        )
+    seen: dict[str, FoundAction] = {}
+    for item in found:
+        other = seen.get(item.action.name)
+        if other is not None:
+            raise BuildError(
+                f"two actions are named {item.action.name!r} ({other.path}:{other.line} and "
+                f"{item.path}:{item.line}): give one of them name=\"...\""
+            )
+        seen[item.action.name] = item
+    return found
+
+
+def module_path(project: Path, config: Config, module: str) -> Path:
+    """The source file of dotted ``module`` under the project's source directory."""
+    base = project / config.source / Path(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    raise BuildError(
+        f"actions module {module!r} not found (looked for {base}.py and {base}/__init__.py): "
+        "fix [tool.msica] actions or source"
+    )
+
+
+def build(
+    project: Path,
+    config: Config,
+    *,
+    archs: tuple[str, ...] | None = None,
+    runtime_path: Path | None = None,
+    offline: bool = False,
+    output: Path | None = None,
+) -> list[BuildResult]:
+    """Build ``<name>.<arch>.dll`` for each arch; return what was written."""
+    found = find_actions(project, config)
+    names = [item.action.name for item in found]
+    out_dir = output if output is not None else project / config.output
+    results = []
+    for arch in archs or config.archs:
+        image = exports.rename_slots(shim_path(arch).read_bytes(), names)
+        given = runtime_path or (project / config.runtime if config.runtime else None)
+        rt = runtime.get_runtime(config.python_version, arch, path=given, offline=offline)
+        files = payload_files(project, config, found, rt, offline=offline)
+        dll = payload.attach(image, files, rt.version)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        target = out_dir / f"{config.name}.{arch}.dll"
+        temporary = target.with_suffix(".dll.partial")
+        temporary.write_bytes(dll)
+        temporary.replace(target)
+        log.info("wrote %s (%d bytes, %d files)", target, len(dll), len(files))
+        results.append(BuildResult(target, arch, tuple(found), rt, len(files)))
+    return results
+
+
+def payload_files(
+    project: Path, config: Config, found: list[FoundAction], rt: runtime.Runtime, *,
+    offline: bool,
+) -> dict[str, bytes]:
+    """Every file the payload carries, by its path in the unpacked runtime directory."""
+    files: dict[str, bytes] = dict(rt.files)
+    version = f"{rt.version[0]}{rt.version[1]}"
+    files[f"python{version}._pth"] = PTH_TEMPLATE.format(v=version).encode()
+    for path, data in _sdk_files():
+        files[f"lib/{path}"] = data
+    files["lib/msica/_native/_msi_ffi.py"] = _native.emit_module().encode()
+    for path, data in _project_files(project, config):
+        _add(files, f"lib/{path}", data)
+    for wheel in runtime.get_wheels(["cffi", *config.dependencies], rt.version, rt.arch,
+                                    offline=offline):
+        for path, data in _wheel_files(wheel):
+            _add(files, f"lib/{path}", data)
+    files["lib/_msica_payload.py"] = _payload_module(found).encode()
+    files[MANIFEST] = manifest(found, rt).encode()
+    return files
+
+
+MANIFEST = "msica.json"
+
+
+def manifest(found: list[FoundAction], rt: runtime.Runtime) -> str:
+    """What the DLL holds, for `msica wxs`, `msica inspect` and people: stable JSON."""
+    document = {
+        "format": 1,
+        "arch": rt.arch,
+        "python": "{}.{}".format(*rt.version),
+        "runtime": {"source": rt.source, "sha256": rt.sha256},
+        "actions": [
+            {
+                "name": item.action.name,
+                "module": item.module,
+                "function": item.action.function_name,
+                "type": item.action.type_number,
+                "execute": item.action.execute,
+                "impersonate": item.action.impersonate,
+                "check_return": item.action.check_return,
+                "hide_target": item.action.hide_target,
+                "after": item.action.after,
+                "before": item.action.before,
+                "condition": item.action.condition,
+            }
+            for item in found
+        ],
+    }
+    return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _add(files: dict[str, bytes], path: str, data: bytes) -> None:
+    if path in files and files[path] != data:
+        raise BuildError(f"two different files would be packed as {path}: rename one")
+    files[path] = data
+
+
+def _sdk_files() -> Iterator[tuple[str, bytes]]:
+    """The parts of the msica package that run inside an action."""
+    root = Path(msica.__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root)
+        if relative.parts[0] in _HOST_ONLY:
+            continue
+        yield f"msica/{relative.as_posix()}", path.read_bytes()
+
+
+def _project_files(project: Path, config: Config) -> Iterator[tuple[str, bytes]]:
+    """The action modules, with the whole top-level package of a dotted one."""
+    source = project / config.source
+    tops = sorted({module.split(".")[0] for module in config.actions})
+    for top in tops:
+        package = source / top
+        if package.is_dir():
+            for path in sorted(package.rglob("*.py")):
+                yield path.relative_to(source).as_posix(), path.read_bytes()
+        else:
+            yield f"{top}.py", (source / f"{top}.py").read_bytes()
+
+
+def _wheel_files(wheel: Path) -> Iterator[tuple[str, bytes]]:
+    with zipfile.ZipFile(wheel) as archive:
+        for info in sorted(archive.infolist(), key=lambda item: item.filename):
+            if info.is_dir():
+                continue
+            yield info.filename, archive.read(info)
+
+
+def _payload_module(found: list[FoundAction]) -> str:
+    out = io.StringIO()
+    out.write('"""Written by msica build: which module defines each action."""\n\n')
+    out.write("ACTIONS = {\n")
+    for item in found:
+        out.write(f"    {item.action.name!r}: {item.module!r},\n")
+    out.write("}\n")
+    return out.getvalue()
