@@ -1,0 +1,1 @@
+"""Authoring: put msica DLLs into installers (WiX sources, .msi databases)."""
