@@ -36,16 +36,18 @@ class Session:
     def __getitem__(self, name: str) -> str:
         """The value of property ``name`` (MsiGetPropertyW); "" when it is not set."""
         ffi, lib = _native.msi()
-        size = ffi.new("DWORD *", _FIRST_BUFFER)
+        size = ffi.new("DWORD *")
+        capacity = _FIRST_BUFFER
         while True:
-            capacity = size[0] + 1
             buffer = ffi.new("wchar_t[]", capacity)
+            size[0] = capacity  # in: characters the buffer holds, with the null
             code = lib.MsiGetPropertyW(self.handle, name, buffer, size)
-            if code == ERROR_MORE_DATA:
-                # size[0] is now the length needed, without the terminating null.
-                continue
-            _check(code, "MsiGetPropertyW", self.handle)
-            return str(ffi.string(buffer, size[0]))
+            if code != ERROR_MORE_DATA:
+                break
+            # out: the length needed, without the null; grow at least twice over.
+            capacity = max(size[0] + 1, capacity * 2)
+        _check(code, "MsiGetPropertyW", self.handle)
+        return str(ffi.string(buffer, size[0]))
 
     def __setitem__(self, name: str, value: str | None) -> None:
         """Set property ``name`` (MsiSetPropertyW); None or "" removes it."""
