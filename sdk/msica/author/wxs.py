@@ -11,6 +11,12 @@ Two shapes, the same elements (WiX v3 schema):
 Actions without ``after``/``before`` are chained: the first immediate one after
 CostFinalize, the first deferred one after InstallInitialize, each later one
 after the previous one, so they run in source order.
+
+In the include, actions placed relative to a standard action (or to one
+another) get explicit ``Sequence`` numbers from the standard actions' suggested
+numbers: wixl 0.101 resolves chains of ``After`` unreliably (measured: an
+action ``After="CostFinalize"`` landed after InstallFinalize). The fragment
+keeps ``After``/``Before`` for WiX, which resolves them itself.
 """
 
 from __future__ import annotations
@@ -37,6 +43,39 @@ _EXECUTE = {
     "commit": "commit",
 }
 _DEFAULT_ANCHOR = {"immediate": "CostFinalize", "deferred": "InstallInitialize"}
+
+# "Suggested InstallExecuteSequence" numbers of the standard actions.
+STANDARD_SEQUENCE = {
+    "LaunchConditions": 100,
+    "FindRelatedProducts": 200,
+    "AppSearch": 400,
+    "ValidateProductID": 700,
+    "CostInitialize": 800,
+    "FileCost": 900,
+    "CostFinalize": 1000,
+    "MigrateFeatureStates": 1200,
+    "InstallValidate": 1400,
+    "InstallInitialize": 1500,
+    "ProcessComponents": 1600,
+    "UnpublishFeatures": 1800,
+    "StopServices": 1900,
+    "DeleteServices": 2000,
+    "RemoveRegistryValues": 2600,
+    "RemoveShortcuts": 3200,
+    "RemoveFiles": 3500,
+    "RemoveFolders": 3600,
+    "CreateFolders": 3700,
+    "InstallFiles": 4000,
+    "CreateShortcuts": 4500,
+    "WriteRegistryValues": 5000,
+    "InstallServices": 5800,
+    "StartServices": 5900,
+    "RegisterUser": 6000,
+    "RegisterProduct": 6100,
+    "PublishFeatures": 6300,
+    "PublishProduct": 6400,
+    "InstallFinalize": 6600,
+}
 
 
 @dataclass(frozen=True)
@@ -98,7 +137,7 @@ def render(
     for action in info.actions:
         lines.append(indent + _custom_action(action, key))
     lines.append(f"{indent}<InstallExecuteSequence>")
-    for action, anchor in _placements(info.actions):
+    for action, anchor in _placements(info.actions, numbered=style == "include"):
         attrs = f"Action={quoteattr(action['name'])} {anchor}"
         condition = action.get("condition")
         if condition:
@@ -127,21 +166,36 @@ def _custom_action(action: dict[str, Any], key: str) -> str:
     return "<CustomAction " + " ".join(attrs) + "/>"
 
 
-def _placements(actions: Sequence[dict[str, Any]]) -> list[tuple[dict[str, Any], str]]:
-    """Each action with its Before/After attribute, chaining unplaced ones in order."""
+def _placements(
+    actions: Sequence[dict[str, Any]], *, numbered: bool
+) -> list[tuple[dict[str, Any], str]]:
+    """Each action with its placement attribute, chaining unplaced ones in order.
+
+    ``numbered``: a ``Sequence`` number where the anchor's number is known (a
+    standard action, or an action placed before it here), else After/Before.
+    """
     placed = []
     previous: dict[str, str] = {}  # "immediate" or "script" -> last action name
+    known = dict(STANDARD_SEQUENCE)
+    used: set[int] = set()
     for action in actions:
         lane = "immediate" if action["execute"] == "immediate" else "script"
         if action.get("before"):
-            anchor = f"Before={quoteattr(action['before'])}"
-        elif action.get("after"):
-            anchor = f"After={quoteattr(action['after'])}"
+            relation, anchor = "Before", action["before"]
         else:
             default = _DEFAULT_ANCHOR["immediate" if lane == "immediate" else "deferred"]
-            anchor = f"After={quoteattr(previous.get(lane, default))}"
+            relation, anchor = "After", action.get("after") or previous.get(lane, default)
         previous[lane] = action["name"]
-        placed.append((action, anchor))
+        if numbered and anchor in known:
+            step = 1 if relation == "After" else -1
+            number = known[anchor] + step
+            while number in used or number in STANDARD_SEQUENCE.values():
+                number += step
+            used.add(number)
+            known[action["name"]] = number
+            placed.append((action, f'Sequence="{number}"'))
+        else:
+            placed.append((action, f"{relation}={quoteattr(anchor)}"))
     return placed
 
 
