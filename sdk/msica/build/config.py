@@ -72,9 +72,8 @@ def from_table(table: dict[str, Any], project: dict[str, Any], *, where: str) ->
     for key in table:
         if key not in _KEYS:
             close = difflib.get_close_matches(key, sorted(_KEYS), n=1)
-            hint = (
-                f"; did you mean {close[0]!r}?" if close else f"; keys are {', '.join(sorted(_KEYS))}"
-            )
+            keys = ", ".join(sorted(_KEYS))
+            hint = f"; did you mean {close[0]!r}?" if close else f"; keys are {keys}"
             raise ConfigError(f"{where}: [tool.msica] has no key {key!r}{hint}")
     values: dict[str, Any] = dict(table)
     values.setdefault("name", project.get("name", ""))
