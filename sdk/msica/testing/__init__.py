@@ -1,0 +1,1 @@
+"""Testing custom actions: the real-engine runner and its log parser."""
