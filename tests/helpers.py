@@ -1,0 +1,323 @@
+"""Plain functions the tests share: compile C with zig, write and compile WiX
+sources with wixl, run Windows programs under Wine.
+
+They raise :class:`ToolError` when a tool fails, with the tool's output, so a
+broken fixture reads as such rather than as a failed assertion.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import NamedTuple, overload
+from xml.sax.saxutils import escape, quoteattr
+
+REPO = Path(__file__).resolve().parents[1]
+BRIDGE = REPO / "bridge_c"
+FIXTURES = REPO / "tests" / "fixtures"
+
+ZIG_TARGETS = {
+    "x64": "x86_64-windows-gnu",
+    "x86": "x86-windows-gnu",
+    "arm64": "aarch64-windows-gnu",
+}
+
+
+class ToolError(RuntimeError):
+    """A build tool (zig, wixl) failed; the message carries its output."""
+
+
+def _run_tool(argv: Sequence[str], what: str, cwd: Path | None = None) -> None:
+    done = subprocess.run(
+        [str(a) for a in argv], cwd=cwd, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise ToolError(
+            f"{what} failed (exit {done.returncode}): {' '.join(map(str, argv))}\n"
+            f"{done.stdout}{done.stderr}"
+        )
+
+
+def zig_cc(
+    out: Path | None,
+    sources: Sequence[Path],
+    *args: str,
+    output_name: str,
+) -> Path:
+    """Compile and link ``sources`` with ``zig cc`` into ``out / output_name``.
+
+    ``args`` go to the compiler as given (``-target``, ``-I``, ``-l``...);
+    without a ``-target`` the result runs here. ``out=None`` uses a new
+    temporary directory.
+    """
+    directory = Path(tempfile.mkdtemp(prefix="msica-zig-")) if out is None else Path(out)
+    directory.mkdir(parents=True, exist_ok=True)
+    output = directory / output_name
+    _run_tool(
+        [sys.executable, "-m", "ziglang", "cc", "-o", str(output), *map(str, sources), *args],
+        "zig cc",
+    )
+    return output
+
+
+def build_native_dll(
+    tmp: Path,
+    source_c: str,
+    exports: Sequence[str],
+    name: str = "ca",
+    *,
+    arch: str = "x64",
+    libs: Sequence[str] = ("msi",),
+) -> Path:
+    """A Windows DLL ``tmp/name.dll`` from C text, exporting ``exports`` undecorated.
+
+    The exports are named in a ``.def`` file, so ``UINT __stdcall
+    MyAction(MSIHANDLE)`` is exported as ``MyAction`` on every architecture.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    source = tmp / f"{name}.c"
+    source.write_text(source_c, encoding="utf-8")
+    definition = tmp / f"{name}.def"
+    definition.write_text(
+        f"LIBRARY {name}\nEXPORTS\n" + "".join(f"{e}\n" for e in exports), encoding="ascii"
+    )
+    dll = tmp / f"{name}.dll"
+    _run_tool(
+        [
+            sys.executable,
+            "-m",
+            "ziglang",
+            "cc",
+            "-target",
+            ZIG_TARGETS[arch],
+            "-shared",
+            "-O2",
+            "-o",
+            str(dll),
+            str(source),
+            str(definition),
+            *(f"-l{lib}" for lib in libs),
+        ],
+        "zig cc (DLL)",
+        cwd=tmp,
+    )
+    return dll
+
+
+@overload
+def wixl_msi(
+    wxs: Path, msi: Path, /, *, arch: str = ..., include_dirs: Sequence[Path] = ...
+) -> Path: ...
+@overload
+def wixl_msi(
+    tmp: Path, wxs_text: str, name: str, /, *, arch: str = ..., include_dirs: Sequence[Path] = ...
+) -> Path: ...
+def wixl_msi(
+    first: Path,
+    second: Path | str,
+    name: str | None = None,
+    /,
+    *,
+    arch: str = "x64",
+    include_dirs: Sequence[Path] = (),
+) -> Path:
+    """Compile WiX v3 source with ``wixl -a <arch>``; the .msi's path.
+
+    Either ``wixl_msi(wxs_file, msi_file)``, or ``wixl_msi(tmp, wxs_text,
+    name)``, which writes ``tmp/name.wxs`` and builds ``tmp/name.msi``.
+    wixl runs in the source's directory and searches it and ``include_dirs``
+    for relative ``SourceFile`` and ``<?include?>`` paths.
+    """
+    if isinstance(second, str):
+        if name is None:
+            raise TypeError("wixl_msi(tmp, wxs_text, name) needs a name")
+        first.mkdir(parents=True, exist_ok=True)
+        wxs = first / f"{name}.wxs"
+        wxs.write_text(second, encoding="utf-8")
+        msi = first / f"{name}.msi"
+    else:
+        wxs, msi = Path(first), Path(second)
+    searched = [wxs.parent, *include_dirs]
+    argv = ["wixl", "-a", arch]
+    for directory in searched:
+        argv += ["-I", str(Path(directory).resolve())]
+    argv += ["-o", str(msi.resolve()), str(wxs.resolve())]
+    _run_tool(argv, "wixl", cwd=wxs.parent)
+    return msi
+
+
+class Action(NamedTuple):
+    """A DLL custom action for :func:`product_wxs`, run only when ``condition`` holds."""
+
+    id: str
+    entry: str
+    condition: str | None = None
+
+
+def product_wxs(
+    dll: Path,
+    actions: Sequence[Action],
+    *,
+    name: str = "msica test",
+    properties: Mapping[str, str] | None = None,
+    arch: str = "x64",
+) -> str:
+    """WiX v3 source of a minimal per-machine product that runs ``actions``.
+
+    One empty folder (a component needs something to install), the DLL as a
+    Binary, and each action immediate with ``Return="check"``, sequenced one
+    after the other right after CostFinalize (1000). ``Product Id="*"`` gives every build
+    its own product code. The Binary names the DLL by file name only (wixl
+    0.101 cannot open an absolute ``SourceFile``): build the .msi from the
+    DLL's directory, or give :func:`wixl_msi` that directory in ``include_dirs``.
+    """
+    win64 = ' Win64="yes"' if arch != "x86" else ""
+    program_files = "ProgramFiles64Folder" if arch != "x86" else "ProgramFilesFolder"
+    props = "".join(
+        f"    <Property Id={quoteattr(k)} Value={quoteattr(v)}/>\n"
+        for k, v in (properties or {}).items()
+    )
+    custom = "".join(
+        f'    <CustomAction Id={quoteattr(a.id)} BinaryKey="ActionsDll" '
+        f'DllEntry={quoteattr(a.entry)} Execute="immediate" Return="check"/>\n'
+        for a in actions
+    )
+    # Explicit numbers: wixl 0.101 misplaces a chain of After= references.
+    sequence = ""
+    for number, action in enumerate(actions, start=1001):
+        condition = escape(action.condition) if action.condition else ""
+        sequence += f'      <Custom Action={quoteattr(action.id)} Sequence="{number}">'
+        sequence += f"{condition}</Custom>\n"
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name={quoteattr(name)} Language="1033" Version="1.0.0" Manufacturer="msica"
+           UpgradeCode="{uuid.uuid5(uuid.NAMESPACE_URL, "msica-test:" + name)}">
+    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"/>
+    <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
+{props}    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="{program_files}">
+        <Directory Id="INSTALLDIR" Name={quoteattr(name)}>
+          <Component Id="InstallDir" Guid="{uuid.uuid4()}"{win64}>
+            <CreateFolder/>
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="Main" Level="1"><ComponentRef Id="InstallDir"/></Feature>
+    <Binary Id="ActionsDll" SourceFile={quoteattr(dll.name)}/>
+{custom}    <InstallExecuteSequence>
+{sequence}    </InstallExecuteSequence>
+  </Product>
+</Wix>
+"""
+
+
+def wine_command() -> list[str]:
+    """The argv prefix that runs a Windows program here: Wine's loader, or nothing."""
+    from msica.testing.runner import find_engine
+
+    return find_engine()[:-1]
+
+
+def windows_path(path: Path) -> str:
+    """``path`` as a Windows program under Wine sees it (Wine maps ``/`` to ``Z:``)."""
+    if sys.platform == "win32":
+        return str(Path(path).resolve())
+    return "Z:" + str(Path(path).resolve()).replace("/", "\\")
+
+
+def run_msiexec(
+    msi: Path, log: Path, *arguments: str, verb: str = "/i", timeout: float = 300
+) -> int:
+    """``msiexec <verb> msi /qn /l*v log arguments...`` straight, without msica's runner.
+
+    Returns the process's exit status (under Wine, the low 8 bits of msiexec's).
+    """
+    from msica.testing.runner import find_engine
+
+    log.unlink(missing_ok=True)
+    argv = [*find_engine(), verb, windows_path(msi), "/qn", "/l*v", windows_path(log)]
+    done = subprocess.run(
+        [*argv, *arguments],
+        env={**os.environ, "WINEDEBUG": os.environ.get("WINEDEBUG", "-all")},
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+    return done.returncode
+
+
+# A custom action DLL for tests of the engine and its log. CopyProps copies
+# GREETING and OTHER into RESULT_PROP and RESULT_OTHER and logs two msica
+# records, one of them a three-line traceback; FailAction returns 1603;
+# SleepAction sleeps ten minutes. The "[\[]" and "[\]]" in a template are
+# Windows Installer's escapes for literal brackets.
+FIXTURE_ACTIONS_C = r"""
+#include <windows.h>
+#include <msi.h>
+#include <msiquery.h>
+
+static void say(MSIHANDLE install, const wchar_t *template_text, const wchar_t *text)
+{
+    MSIHANDLE record = MsiCreateRecord(1);
+    MsiRecordSetStringW(record, 0, template_text);
+    MsiRecordSetStringW(record, 1, text);
+    MsiProcessMessage(install, INSTALLMESSAGE_INFO, record);
+    MsiCloseHandle(record);
+}
+
+static void copy_property(MSIHANDLE install, const wchar_t *from, const wchar_t *to)
+{
+    static wchar_t value[8192];
+    DWORD size = 8192;
+    if (MsiGetPropertyW(install, from, value, &size) == ERROR_SUCCESS)
+        MsiSetPropertyW(install, to, value);
+}
+
+UINT __stdcall CopyProps(MSIHANDLE install)
+{
+    copy_property(install, L"GREETING", L"RESULT_PROP");
+    copy_property(install, L"OTHER", L"RESULT_OTHER");
+    say(install, L"[1]", L"msica: CopyProps ran");
+    say(install, L"msica[\\[]CopyProps[\\]] [1]",
+        L"Traceback (most recent call last):\r\n"
+        L"  File \"action.py\", line 3, in CopyProps\r\n"
+        L"ValueError: not really");
+    return ERROR_SUCCESS;
+}
+
+UINT __stdcall FailAction(MSIHANDLE install)
+{
+    say(install, L"[1]", L"msica: FailAction returns 1603");
+    return ERROR_INSTALL_FAILURE;
+}
+
+UINT __stdcall SleepAction(MSIHANDLE install)
+{
+    say(install, L"[1]", L"msica: SleepAction sleeps");
+    Sleep(600000);
+    return ERROR_SUCCESS;
+}
+"""
+FIXTURE_EXPORTS = ("CopyProps", "FailAction", "SleepAction")
+FIXTURE_ACTIONS = (
+    Action("CopyProps", "CopyProps"),
+    Action("FailAction", "FailAction", "FAIL"),
+    Action("SleepAction", "SleepAction", "SLEEP"),
+)
+FIXTURE_TRACEBACK = (
+    "msica[CopyProps] Traceback (most recent call last):\n"
+    '  File "action.py", line 3, in CopyProps\n'
+    "ValueError: not really"
+)
+
+
+def fixture_msi(tmp: Path, name: str = "msica fixture") -> Path:
+    """``tmp/fixture.msi`` running :data:`FIXTURE_ACTIONS` from a freshly built DLL."""
+    dll = build_native_dll(tmp, FIXTURE_ACTIONS_C, FIXTURE_EXPORTS, "fixture_actions")
+    return wixl_msi(tmp, product_wxs(dll, FIXTURE_ACTIONS, name=name), "fixture")
