@@ -30,8 +30,12 @@ if [ ! -x .venv/bin/python ]; then
 fi
 stamp=.venv/.msica-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  say "installing msica and its dev tools into .venv"
-  .venv/bin/python -m pip install -q --disable-pip-version-check -e ".[dev]"
+  say "installing msica and its dev tools into .venv (log: .venv/pip.log)"
+  if ! .venv/bin/python -m pip install --disable-pip-version-check -e ".[dev]" \
+      > .venv/pip.log 2>&1; then
+    tail -40 .venv/pip.log >&2
+    exit 1
+  fi
   touch "$stamp"
 fi
 

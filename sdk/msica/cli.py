@@ -148,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
             "log": str(result.log_path),
             "failed_action": summary.failed_action,
             "actions": [
-                {"name": run.name, "return_value": run.return_value,
+                {"name": run.name, "return_value": run.return_value, "outcome": run.outcome,
                  "msica_lines": [line for line in run.lines if line.startswith("msica")]}
                 for run in summary.actions
             ],
@@ -161,7 +161,7 @@ def _run(args: argparse.Namespace) -> int:
         for run in summary.actions:
             lines = [line for line in run.lines if line.startswith("msica")]
             if lines:
-                print(f"  {run.name} returned {run.return_value}:")
+                print(f"  {run.name} {run.outcome}:")
                 for line in lines:
                     for part in line.splitlines():
                         print(f"    {part}")

@@ -9,6 +9,7 @@ read, lines they wrote, and the return value the engine recorded.
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -105,5 +106,38 @@ def test_cli_run_reports_exit_code_lines_and_properties(
     out = capsys.readouterr().out
     assert code == 0
     assert "exit code 0" in out
+    assert "  Echo succeeded:" in out
     assert "msica[Echo] echo read 11 characters; brackets [stay] as written" in out
     assert "property ECHO_LENGTH = '11'" in out
+
+
+def test_cli_run_json_names_the_failed_action(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project = tmp_path / "echo"
+    shutil.copytree(FIXTURES / "echo", project)
+    source = project / "echo_actions.py"
+    source.write_text(
+        source.read_text(encoding="utf-8").replace(
+            "    return ActionResult.SUCCESS\n",
+            "    raise RuntimeError('the disk is full of ' + text)\n",
+        ),
+        encoding="utf-8",
+    )
+    results = builder.build(project, config.load(project))
+    assert msica_main(["wxs", str(results[0].dll), "-o", str(project / "actions.wxi")]) == 0
+    msi = wixl_msi(project / "product.wxs", project / "fail.msi")
+    capsys.readouterr()
+    code = msica_main(["run", str(msi), "-p", "ECHO_INPUT=lemons", "--json"])
+    document = json.loads(capsys.readouterr().out)
+    assert code == 1
+    assert document["exit_code"] == 1603
+    assert document["failed_action"] == "Echo"
+    echo = next(a for a in document["actions"] if a["name"] == "Echo")
+    assert echo["outcome"] == "failed"
+    traceback_text = "\n".join(echo["msica_lines"])
+    assert "Traceback (most recent call last):" in traceback_text
+    assert "RuntimeError: the disk is full of lemons" in traceback_text
+    assert 'echo_actions.py", line' in traceback_text
+    # The action after it never ran.
+    assert "SecondStep" not in [a["name"] for a in document["actions"]]

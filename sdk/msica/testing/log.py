@@ -80,6 +80,8 @@ _LINE_BREAK = re.compile(r"\r\n|\n|\r")
 
 #: ``Return value`` of a failed action, in Windows Installer's numbers.
 FAILURE = 3
+# Return values in the log ("Action ended ...: X. Return value N.").
+_OUTCOMES = {0: "not run", 1: "succeeded", 2: "cancelled", 3: "failed", 4: "suspended"}
 _WINE_FAILURE = 0
 
 
@@ -99,6 +101,13 @@ class ActionRun:
     return_value: int | None
     lines: tuple[str, ...]
     logged_return_value: int | None = None
+
+    @property
+    def outcome(self) -> str:
+        """The return value in words: succeeded, cancelled, failed, not run, suspended."""
+        if self.return_value is None:
+            return "unfinished"
+        return _OUTCOMES.get(self.return_value, f"returned {self.return_value}")
 
     @property
     def failed(self) -> bool:
