@@ -6,8 +6,10 @@
  * the export table itself, so at run time a slot learns which action it is
  * by looking up the name its own address is exported under.
  *
- * First call in a load: find the payload in this DLL's file, verify it,
- * unpack it once per payload hash, load and start its CPython. Every call:
+ * First call in a process: find the payload in this DLL's file, verify it,
+ * unpack it once per payload hash (or check the copy unpacked earlier), load
+ * and start its CPython. First call after the engine reloaded the DLL: read
+ * the trailer and find that runtime running. Every call:
  * take the GIL, msica._host.dispatch(entry, hInstall), give the GIL back.
  */
 #include "msica_log.h"
@@ -105,12 +107,20 @@ static int prepare(MSIHANDLE install)
     }
     if (msica_payload_open(install, module_path, &payload) != 0)
         return -1;
-    if (msica_payload_verify(install, &payload) != 0)
-        goto cleanup;
     if (runtime_dir(install, &payload, dir) != 0)
         goto cleanup;
-    if (msica_payload_unpack(install, &payload, dir) != 0)
+    /* Warm: the engine unloads this DLL between actions, but the runtime an
+     * earlier call verified and started is still in the process. Cold: check
+     * the whole payload, then unpack it or check the copy already there. */
+    if (msica_python_refuse_other(install, dir, payload.trailer.py_major,
+                                  payload.trailer.py_minor) != 0)
         goto cleanup;
+    if (!msica_python_loaded_from(dir, payload.trailer.py_major, payload.trailer.py_minor)) {
+        if (msica_payload_verify(install, &payload) != 0)
+            goto cleanup;
+        if (msica_payload_unpack(install, &payload, dir) != 0)
+            goto cleanup;
+    }
     if (msica_python_load(install, dir, payload.trailer.py_major, payload.trailer.py_minor,
                           &state_python) != 0)
         goto cleanup;

@@ -306,47 +306,151 @@ cleanup:
     return rc;
 }
 
+/* Walks the archive: each call yields the next entry's header, path and
+ * data. 1 for an entry, 0 at a clean end, -1 when the archive is damaged. */
+struct entry_cursor {
+    const uint8_t *at;
+    const uint8_t *end;
+    uint32_t left;
+};
+
+static void entries_begin(const struct msica_payload *payload, struct entry_cursor *cursor)
+{
+    cursor->at = payload->view + payload->trailer.archive_offset;
+    cursor->end = cursor->at + payload->trailer.archive_size;
+    cursor->left = payload->trailer.entry_count;
+}
+
+static int entries_next(struct entry_cursor *cursor, struct msica_entry_header *header,
+                        const uint8_t **name, const uint8_t **data)
+{
+    if (cursor->left == 0)
+        return cursor->at == cursor->end ? 0 : -1;
+    if ((uint64_t)(cursor->end - cursor->at) < MSICA_ENTRY_HEADER_SIZE)
+        return -1;
+    memcpy(header, cursor->at, MSICA_ENTRY_HEADER_SIZE);
+    cursor->at += MSICA_ENTRY_HEADER_SIZE;
+    if (header->path_len > (uint64_t)(cursor->end - cursor->at) ||
+        header->size > (uint64_t)(cursor->end - cursor->at) - header->path_len ||
+        header->method != MSICA_METHOD_STORED)
+        return -1;
+    *name = cursor->at;
+    *data = cursor->at + header->path_len;
+    cursor->at += header->path_len + header->size;
+    cursor->left--;
+    return 1;
+}
+
+static void log_damaged(MSIHANDLE install)
+{
+    msica_log_line(install, L"the payload's archive is damaged (entries do not fit its size); "
+                            L"rebuild the DLL with `msica build`");
+}
+
+static void log_unsafe(MSIHANDLE install, uint32_t index)
+{
+    msica_log_line(install, L"the payload names an unsafe path in entry %lu; rebuild the DLL "
+                            L"with `msica build`",
+                   (unsigned long)index);
+}
+
 /* Writes every entry of the archive under `root`. 0 or -1 (logged). */
 static int write_entries(MSIHANDLE install, const struct msica_payload *payload,
                          const wchar_t *root, wchar_t *path)
 {
-    const uint8_t *cursor = payload->view + payload->trailer.archive_offset;
-    const uint8_t *end = cursor + payload->trailer.archive_size;
+    struct entry_cursor cursor;
+    struct msica_entry_header header;
+    const uint8_t *name, *data;
+    int more;
 
-    for (uint32_t i = 0; i < payload->trailer.entry_count; i++) {
-        struct msica_entry_header header;
-        const uint8_t *name;
-
-        if ((uint64_t)(end - cursor) < MSICA_ENTRY_HEADER_SIZE)
-            goto damaged;
-        memcpy(&header, cursor, MSICA_ENTRY_HEADER_SIZE);
-        cursor += MSICA_ENTRY_HEADER_SIZE;
-        if (header.path_len > (uint64_t)(end - cursor) ||
-            header.size > (uint64_t)(end - cursor) - header.path_len ||
-            header.method != MSICA_METHOD_STORED)
-            goto damaged;
-        name = cursor;
-        cursor += header.path_len;
+    entries_begin(payload, &cursor);
+    while ((more = entries_next(&cursor, &header, &name, &data)) == 1) {
         if (entry_path(root, name, header.path_len, path) != 0) {
-            msica_log_line(install, L"the payload names an unsafe path in entry %lu; "
-                                    L"rebuild the DLL with `msica build`",
-                           (unsigned long)i);
+            log_unsafe(install, payload->trailer.entry_count - cursor.left - 1);
             return -1;
         }
         if (make_parents(install, path) != 0)
             return -1;
-        if (write_file(install, path, cursor, header.size) != 0)
+        if (write_file(install, path, data, header.size) != 0)
             return -1;
-        cursor += header.size;
     }
-    if (cursor != end)
-        goto damaged;
+    if (more < 0) {
+        log_damaged(install);
+        return -1;
+    }
     return 0;
+}
 
-damaged:
-    msica_log_line(install, L"the payload's archive is damaged (entries do not fit its size); "
-                            L"rebuild the DLL with `msica build`");
-    return -1;
+/* 1 when the file at `path` holds exactly `size` bytes equal to `data`. */
+static int same_content(const wchar_t *path, const uint8_t *data, uint64_t size)
+{
+    HANDLE file = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING,
+                              FILE_ATTRIBUTE_NORMAL, NULL);
+    LARGE_INTEGER file_size;
+    HANDLE mapping;
+    const uint8_t *view;
+    int same = 0;
+
+    if (file == INVALID_HANDLE_VALUE)
+        return 0;
+    if (!GetFileSizeEx(file, &file_size) || (uint64_t)file_size.QuadPart != size)
+        goto cleanup;
+    if (size == 0) {
+        same = 1;
+        goto cleanup;
+    }
+    mapping = CreateFileMappingW(file, NULL, PAGE_READONLY, 0, 0, NULL);
+    if (mapping == NULL)
+        goto cleanup;
+    view = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
+    if (view != NULL) {
+        same = memcmp(view, data, (size_t)size) == 0;
+        UnmapViewOfFile(view);
+    }
+    CloseHandle(mapping);
+
+cleanup:
+    CloseHandle(file);
+    return same;
+}
+
+int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *payload,
+                            const wchar_t *dir)
+{
+    wchar_t *path = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
+    struct entry_cursor cursor;
+    struct msica_entry_header header;
+    const uint8_t *name, *data;
+    int more, rc = -1;
+
+    if (path == NULL) {
+        msica_log_line(install, L"out of memory while checking the runtime directory");
+        return -1;
+    }
+    entries_begin(payload, &cursor);
+    while ((more = entries_next(&cursor, &header, &name, &data)) == 1) {
+        if (entry_path(dir, name, header.path_len, path) != 0) {
+            log_unsafe(install, payload->trailer.entry_count - cursor.left - 1);
+            goto cleanup;
+        }
+        if (!same_content(path, data, header.size)) {
+            msica_log_line(install,
+                           L"the unpacked runtime was changed after unpacking: %ls is missing "
+                           L"or differs from the payload, so nothing is loaded from %ls; "
+                           L"delete that directory and msica unpacks it again",
+                           path, dir);
+            goto cleanup;
+        }
+    }
+    if (more < 0) {
+        log_damaged(install);
+        goto cleanup;
+    }
+    rc = 0;
+
+cleanup:
+    free(path);
+    return rc;
 }
 
 static int is_directory(const wchar_t *path)
@@ -363,7 +467,7 @@ int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
     int rc = -1;
 
     if (is_directory(dir))
-        return 0;
+        return msica_payload_check_dir(install, payload, dir);
 
     aside = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
     path = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
@@ -392,7 +496,10 @@ int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
                             L"cannot move the unpacked runtime into %ls", dir);
             goto cleanup;
         }
-        /* Another process finished the same payload first: use its copy. */
+        /* Another process finished the same payload first: use its copy,
+         * once it is shown to be the same. */
+        rc = msica_payload_check_dir(install, payload, dir);
+        goto cleanup;
     }
     rc = 0;
 

@@ -77,9 +77,16 @@ int msica_payload_open(MSIHANDLE install, const wchar_t *path, struct msica_payl
 int msica_payload_verify(MSIHANDLE install, struct msica_payload *payload);
 
 /* Makes sure `dir` holds the unpacked archive: unpacks it aside and renames
- * it into place, or finds it there already. 0 or -1 (logged). */
+ * it into place, or finds it there already and checks it with
+ * msica_payload_check_dir. The payload must have been verified. 0 or -1. */
 int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
                          const wchar_t *dir);
+
+/* Compares every file of the archive with its copy under `dir`, byte for
+ * byte; extra files are ignored. 0, or -1 (logged) naming the first file
+ * that is missing or differs. */
+int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *payload,
+                            const wchar_t *dir);
 
 void msica_payload_close(struct msica_payload *payload);
 #endif

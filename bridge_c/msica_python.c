@@ -60,16 +60,22 @@ static int loaded_elsewhere(const wchar_t *name, const wchar_t *dir, wchar_t *fo
     return !(_wcsnicmp(found, dir, dir_len) == 0 && found[dir_len] == L'\\');
 }
 
-int msica_python_load(MSIHANDLE install, const wchar_t *dir, int major, int minor,
-                      struct msica_python *py)
+int msica_python_loaded_from(const wchar_t *dir, int major, int minor)
 {
     wchar_t runtime_name[32];
-    wchar_t path[MSICA_PATH_CAP];
     wchar_t found[MSICA_PATH_CAP];
 
-    memset(py, 0, sizeof(*py));
     _snwprintf(runtime_name, 32, L"python%d%d.dll", major, minor);
+    return GetModuleHandleW(runtime_name) != NULL &&
+           !loaded_elsewhere(runtime_name, dir, found);
+}
 
+int msica_python_refuse_other(MSIHANDLE install, const wchar_t *dir, int major, int minor)
+{
+    wchar_t runtime_name[32];
+    wchar_t found[MSICA_PATH_CAP];
+
+    _snwprintf(runtime_name, 32, L"python%d%d.dll", major, minor);
     /* One process, one CPython: a runtime another package loaded into this
      * custom-action server would cross-link with ours. */
     if (loaded_elsewhere(L"python3.dll", dir, found) ||
@@ -82,7 +88,19 @@ int msica_python_load(MSIHANDLE install, const wchar_t *dir, int major, int mino
                        found, dir);
         return -1;
     }
+    return 0;
+}
 
+int msica_python_load(MSIHANDLE install, const wchar_t *dir, int major, int minor,
+                      struct msica_python *py)
+{
+    wchar_t runtime_name[32];
+    wchar_t path[MSICA_PATH_CAP];
+
+    memset(py, 0, sizeof(*py));
+    if (msica_python_refuse_other(install, dir, major, minor) != 0)
+        return -1;
+    _snwprintf(runtime_name, 32, L"python%d%d.dll", major, minor);
     _snwprintf(path, MSICA_PATH_CAP, L"%ls\\%ls", dir, runtime_name);
     py->runtime = LoadLibraryExW(path, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);
     if (py->runtime == NULL) {

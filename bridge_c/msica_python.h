@@ -58,6 +58,14 @@ struct msica_python {
 int msica_python_load(MSIHANDLE install, const wchar_t *dir, int major, int minor,
                       struct msica_python *py);
 
+/* Refuses, with a log line, when a Python runtime from another directory is
+ * already loaded in this process. 0 or -1 (logged). */
+int msica_python_refuse_other(MSIHANDLE install, const wchar_t *dir, int major, int minor);
+
+/* 1 when pythonXY.dll from `dir` is already loaded in this process: an
+ * earlier call verified `dir` before loading it. */
+int msica_python_loaded_from(const wchar_t *dir, int major, int minor);
+
 /* Starts the interpreter once per process (isolated by the ._pth file the
  * packager writes) and releases the GIL. 0 or -1 (logged). */
 int msica_python_start(MSIHANDLE install, struct msica_python *py);
