@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import io
+import logging
 import sys
 import traceback
 
@@ -21,19 +22,51 @@ from msica.session import Session
 
 _VALID_RESULTS = frozenset(int(result) for result in ActionResult)
 
+_current: Session | None = None
+"""The session of the action running now, for the logging handler."""
+
+
+class _MsiLogHandler(logging.Handler):
+    """Sends records of the ``logging`` module to the running action's MSI log."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        session = _current
+        if session is None:
+            return
+        try:
+            session.log(self.format(record))
+        except Exception:
+            self.handleError(record)
+
+
+def _install_logging() -> None:
+    root = logging.getLogger()
+    if any(isinstance(handler, _MsiLogHandler) for handler in root.handlers):
+        return
+    handler = _MsiLogHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    if root.level == logging.NOTSET or root.level > logging.INFO:
+        root.setLevel(logging.INFO)
+
+
+_install_logging()
+
 
 def dispatch(entry: str, handle: int) -> int:
     """Run the action exported as ``entry`` with a Session on ``handle``; return its code."""
+    global _current
     session = Session(handle, action=entry)
     try:
         function = _resolve(entry)
         with _LogStream(session) as out:
-            saved = sys.stdout, sys.stderr
+            saved = sys.stdout, sys.stderr, _current
             sys.stdout = sys.stderr = out
+            _current = session
             try:
                 result = function(session)
             finally:
-                sys.stdout, sys.stderr = saved
+                sys.stdout, sys.stderr, _current = saved
         return _result_code(session, result)
     except InstallUserExitError:
         session.log("cancelled by the user")

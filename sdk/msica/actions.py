@@ -45,6 +45,7 @@ class Action:
     impersonate: bool = True
     check_return: bool = True
     hide_target: bool = False
+    asynchronous: bool = False
     after: str | None = None
     before: str | None = None
     condition: str | None = None
@@ -61,6 +62,10 @@ class Action:
             raise ValueError(
                 f"action {self.name}: impersonate=False needs execute='deferred', "
                 "'rollback' or 'commit' (immediate actions always run as the user)"
+            )
+        if self.asynchronous and self.execute in ("rollback", "commit"):
+            raise ValueError(
+                f"action {self.name}: rollback and commit actions cannot run asynchronously"
             )
         for anchor in (self.after, self.before):
             if anchor is not None and not _IDENTIFIER.match(anchor):
@@ -80,6 +85,8 @@ class Action:
             number |= TYPE_NO_IMPERSONATE
         if not self.check_return:
             number |= TYPE_CONTINUE
+        if self.asynchronous:
+            number |= TYPE_ASYNC
         if self.hide_target:
             number |= TYPE_HIDE_TARGET
         return number
@@ -100,6 +107,7 @@ def custom_action(
     impersonate: bool = True,
     check_return: bool = True,
     hide_target: bool = False,
+    asynchronous: bool = False,
     after: str | None = None,
     before: str | None = None,
     condition: str | None = None,
@@ -114,6 +122,7 @@ def custom_action(
     impersonate: bool = True,
     check_return: bool = True,
     hide_target: bool = False,
+    asynchronous: bool = False,
     after: str | None = None,
     before: str | None = None,
     condition: str | None = None,
@@ -122,7 +131,9 @@ def custom_action(
 
     ``name`` is the action's name in the CustomAction table and the DLL
     export the engine calls (default: the function's name). ``execute``,
-    ``impersonate``, ``check_return`` and ``hide_target`` set the action's
+    ``impersonate``, ``check_return``, ``hide_target`` and ``asynchronous``
+    (the engine goes on while the action runs, and waits for it at the end of
+    the sequence, or not at all with ``check_return=False``) set the action's
     Type; ``after``/``before`` and ``condition`` place it in the
     InstallExecuteSequence. The options must be literals: ``msica build``
     reads them from the source without running it.
@@ -136,6 +147,7 @@ def custom_action(
             impersonate=impersonate,
             check_return=check_return,
             hide_target=hide_target,
+            asynchronous=asynchronous,
             after=after,
             before=before,
             condition=condition,

@@ -159,11 +159,17 @@ def _custom_action(action: dict[str, Any], key: str) -> str:
         f"DllEntry={quoteattr(action['name'])}",
         f"Execute={quoteattr(_EXECUTE[action['execute']])}",
         f'Impersonate="{"yes" if action["impersonate"] else "no"}"',
-        f'Return="{"check" if action["check_return"] else "ignore"}"',
+        f'Return="{_return_attribute(action)}"',
     ]
     if action["hide_target"]:
         attrs.append('HideTarget="yes"')
     return "<CustomAction " + " ".join(attrs) + "/>"
+
+
+def _return_attribute(action: dict[str, Any]) -> str:
+    if action.get("asynchronous"):
+        return "asyncWait" if action["check_return"] else "asyncNoWait"
+    return "check" if action["check_return"] else "ignore"
 
 
 def _placements(

@@ -160,6 +160,7 @@ def manifest(found: list[FoundAction], rt: runtime.Runtime) -> str:
                 "impersonate": item.action.impersonate,
                 "check_return": item.action.check_return,
                 "hide_target": item.action.hide_target,
+                "asynchronous": item.action.asynchronous,
                 "after": item.action.after,
                 "before": item.action.before,
                 "condition": item.action.condition,
