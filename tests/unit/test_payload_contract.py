@@ -150,3 +150,28 @@ def test_packing_is_deterministic() -> None:
     first = payload.attach(b"MZ", FILES, (3, 12))
     second = payload.attach(b"MZ", dict(reversed(list(FILES.items()))), (3, 12))
     assert first == second
+
+
+@pytest.mark.engine
+def test_processes_unpacking_the_same_payload_at_once_all_succeed(
+    probe: Path, tmp_path: Path
+) -> None:
+    """Write aside, then rename: racers that lose find the winner's copy and check it."""
+    files = {**FILES, "big/blob.bin": os.urandom(24 * 1024 * 1024)}
+    shim = (REPO / "sdk/msica/build/shims/msica-shim.x64.dll").read_bytes()
+    dll = tmp_path / "packaged.dll"
+    dll.write_bytes(payload.attach(shim, files, (3, 12)))
+    target = tmp_path / "shared"
+    racers = [
+        subprocess.Popen(
+            [*wine_command(), str(probe), windows_path(dll), windows_path(target)],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            env={**os.environ, "WINEDEBUG": "-all"},
+        )
+        for _ in range(4)
+    ]
+    codes = [racer.wait(timeout=300) for racer in racers]
+    assert codes == [0, 0, 0, 0]
+    for name, content in files.items():
+        assert (target / name).read_bytes() == content, name
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["packaged.dll", "shared"]

@@ -1,0 +1,198 @@
+"""The bridge under the engine's process model, each claim by an install with wine64 msiexec.
+
+One DLL (tests/fixtures/scenarios) serves every scenario; the MODE property
+picks which of its actions the sequence runs. The module runs in a Wine prefix
+of its own, so the runtime directories under its LOCALAPPDATA are exactly the
+ones these tests caused. (LOCALAPPDATA set for msiexec does not reach Wine's
+custom-action server, which takes it from the profile: measured.) Every good
+install shares one runtime directory; a test that changes it puts it back.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from msica.author import wxs
+from msica.build import builder, config, payload
+from msica.testing import runner
+from tests.helpers import FIXTURES, wixl_msi
+
+pytestmark = pytest.mark.engine
+
+ENGINE_TIMEOUT = 120
+
+
+@dataclass(frozen=True)
+class Package:
+    project: Path
+    dll: Path
+    other_dll: Path
+    env: dict[str, str]
+    """WINEPREFIX of the module's own Wine prefix."""
+
+    def msi(self, name: str, dll: Path | None = None) -> Path:
+        """A freshly compiled .msi (new ProductCode) with ``dll`` as the scenarios DLL.
+
+        The include is written from the good DLL (msica wxs refuses a damaged
+        one); a damaged ``dll`` only replaces the file the Binary row holds.
+        """
+        source = os.path.relpath(dll, self.project) if dll else None
+        wxs.write(self.dll, self.project / "actions.wxi", source_file=source)
+        wxs.write(self.other_dll, self.project / "other.wxi")
+        return wixl_msi(self.project / "product.wxs", self.project / f"{name}.msi")
+
+    def install(self, msi: Path, mode: str) -> runner.InstallResult:
+        return runner.install(msi, {"MODE": mode}, log_path=msi.with_suffix(".log"),
+                              timeout=ENGINE_TIMEOUT, env=self.env)
+
+    def unix_path(self, windows: str) -> Path:
+        out = subprocess.run(["winepath", "-u", windows], capture_output=True, text=True,
+                             check=True, env={**os.environ, **self.env, "WINEDEBUG": "-all"})
+        return Path(out.stdout.strip())
+
+    def runtime_dirs(self) -> list[Path]:
+        user = os.environ.get("USER", "root")
+        root = self.unix_path(f"C:\\users\\{user}\\AppData\\Local\\msica\\runtimes")
+        return sorted(root.iterdir()) if root.is_dir() else []
+
+
+@pytest.fixture(scope="module")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Package]:
+    root = tmp_path_factory.mktemp("bridge")
+    env = {"WINEPREFIX": str(root / "wineprefix")}
+    subprocess.run(["wineboot", "-i"], env={**os.environ, **env, "WINEDEBUG": "-all"},
+                   capture_output=True, check=True, timeout=300)
+    built = {}
+    for name in ("scenarios", "other"):
+        shutil.copytree(FIXTURES / name, root / name)
+        built[name] = builder.build(root / name, config.load(root / name))[0].dll
+    yield Package(root / "scenarios", built["scenarios"], built["other"], env)
+    subprocess.run(["wineserver", "-k"], env={**os.environ, **env}, check=False)
+    shutil.rmtree(root / "wineprefix", ignore_errors=True)
+
+
+def test_ten_actions_share_one_runtime_and_one_interpreter(package: Package) -> None:
+    result = package.install(package.msi("many"), "many")
+    assert result.exit_code == 0, result.log.msica_lines
+    steps = [result.log.properties[f"STEP{n:02d}"].split("|") for n in range(1, 11)]
+    pids, starts, calls, runtimes = zip(*steps)
+    assert len(set(pids)) == 1, pids  # one custom-action server...
+    assert len(set(starts)) == 1, starts  # ...one interpreter, started by the first call
+    assert calls == tuple(str(n) for n in range(1, 11))
+    assert len(set(runtimes)) == 1
+    # Unpacked once, under the identity's LOCALAPPDATA, named by the payload hash.
+    digest = payload.read_trailer(package.dll.read_bytes()).digest_hex
+    (runtime,) = package.runtime_dirs()
+    assert runtime.name == digest[:32]
+    assert package.unix_path(runtimes[0]).resolve() == runtime.resolve()
+
+    # A later install reuses the directory as it is (a file added to it stays).
+    canary = runtime / "canary.txt"
+    canary.write_text("still here", encoding="utf-8")
+    try:
+        again = package.install(package.msi("many-again"), "many")
+        assert again.exit_code == 0
+        assert canary.read_text(encoding="utf-8") == "still here"
+        assert package.runtime_dirs() == [runtime]
+    finally:
+        canary.unlink()
+
+
+def test_output_and_logging_reach_the_msi_log(package: Package) -> None:
+    result = package.install(package.msi("chatty"), "many")
+    lines = result.log.action("Chatty").lines
+    for expected in (
+        "msica[Chatty] printed to stdout",
+        "msica[Chatty] written to stderr",
+        "msica[Chatty] INFO chatty: logged at info",
+        "msica[Chatty] WARNING root: logged at warning",
+    ):
+        assert expected in lines, lines
+    assert any(line.startswith("msica[LateAsync] async action ran on thread")
+               for line in result.log.msica_lines), result.log.msica_lines
+
+
+def test_user_exit_reaches_the_engine_as_1602(package: Package) -> None:
+    result = package.install(package.msi("exit"), "exit")
+    assert result.exit_code == 1602
+    assert "msica[Quit] asking the engine to stop" in result.log.action("Quit").lines
+
+
+def test_exception_fails_with_traceback_and_rollback_runs(package: Package) -> None:
+    result = package.install(package.msi("rollback"), "rollback")
+    assert result.exit_code == 1603
+    text = "\n".join(result.log.msica_lines)
+    assert "Traceback (most recent call last):" in text
+    assert re.search(r'scenario_actions\.py", line \d+, in DoWork', text), text
+    assert "RuntimeError: the work failed halfway" in text
+    assert "msica[UndoWork] rolling back the work" in result.log.msica_lines
+
+
+def test_a_second_runtime_in_the_same_server_is_refused(package: Package) -> None:
+    before = package.runtime_dirs()
+    result = package.install(package.msi("two"), "two")
+    assert result.exit_code == 1603
+    assert result.log.action("Step01").return_value == 1
+    other = result.log.action("OtherRuntime")
+    assert other.failed
+    assert any("another Python runtime is already loaded in this custom-action server" in line
+               for line in other.lines), other.lines
+    assert "OTHER_RAN" not in result.log.properties
+    assert package.runtime_dirs() == before  # refused before unpacking anything
+
+
+def _damaged_copy(package: Package, change: str) -> Path:
+    data = bytearray(package.dll.read_bytes())
+    trailer = payload.read_trailer(bytes(data))
+    if change == "flip":
+        data[trailer.archive_offset + trailer.archive_size // 2] ^= 0x20
+    else:  # truncate inside the payload, past the PE image
+        data = data[: trailer.archive_offset + trailer.archive_size // 2]
+    damaged = package.dll.parent / f"damaged-{change}.dll"
+    damaged.write_bytes(bytes(data))
+    return damaged
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("flip", "the payload is corrupt: its SHA-256 does not match"),
+        ("truncate", "carries no msica payload"),
+    ],
+)
+def test_damaged_dll_fails_with_one_clear_line(
+    package: Package, change: str, message: str
+) -> None:
+    before = package.runtime_dirs()
+    damaged = _damaged_copy(package, change)
+    result = package.install(package.msi(f"damaged-{change}", damaged), "many")
+    assert result.exit_code == 1603
+    step = result.log.action("Step01")
+    assert step.failed
+    assert sum(message in line for line in step.lines) == 1, step.lines
+    assert package.runtime_dirs() == before  # nothing was unpacked from it
+
+
+def test_tampered_runtime_directory_is_not_loaded(package: Package) -> None:
+    assert package.install(package.msi("first"), "many").exit_code == 0
+    (runtime,) = package.runtime_dirs()
+    planted = runtime / "lib" / "msica" / "session.py"
+    original = planted.read_bytes()
+    planted.write_bytes(original + b"\nimport os; os._exit(0)  # planted\n")
+    try:
+        result = package.install(package.msi("tampered"), "many")
+    finally:
+        planted.write_bytes(original)
+    assert result.exit_code == 1603
+    step = result.log.action("Step01")
+    assert step.failed
+    assert any("the unpacked runtime was changed after unpacking" in line
+               and "session.py" in line for line in step.lines), step.lines
