@@ -15,6 +15,7 @@
 #include "msica_log.h"
 #include "msica_payload.h"
 #include "msica_python.h"
+#include "msica_secure.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -68,9 +69,11 @@ static int export_name_of(HMODULE module, const void *function, char *name, size
     return -1;
 }
 
-/* %LOCALAPPDATA%\msica\runtimes\<first 32 hex digits of the payload hash>,
- * or the same under the temp directory where there is no LOCALAPPDATA. */
-static int runtime_dir(MSIHANDLE install, const struct msica_payload *payload, wchar_t *dir)
+/* %LOCALAPPDATA%\msica\runtimes\<first 32 hex digits of the payload hash>
+ * into `dir`, and %LOCALAPPDATA%\msica into `top`; the temp directory stands
+ * in where there is no LOCALAPPDATA. Names only: nothing is created. */
+static int runtime_dir(MSIHANDLE install, const struct msica_payload *payload, wchar_t *top,
+                       wchar_t *dir)
 {
     wchar_t base[MSICA_DIR_CAP];
     DWORD n = GetEnvironmentVariableW(L"LOCALAPPDATA", base, MSICA_DIR_CAP);
@@ -85,8 +88,24 @@ static int runtime_dir(MSIHANDLE install, const struct msica_payload *payload, w
     }
     while (n > 0 && base[n - 1] == L'\\')
         base[--n] = L'\0';
-    _snwprintf(dir, MSICA_DIR_CAP, L"%ls\\msica\\runtimes\\%.32ls", base, payload->digest_hex);
-    dir[MSICA_DIR_CAP - 1] = L'\0';
+    _snwprintf(top, MSICA_DIR_CAP, L"%ls\\msica", base);
+    _snwprintf(dir, MSICA_DIR_CAP, L"%ls\\runtimes\\%.32ls", top, payload->digest_hex);
+    top[MSICA_DIR_CAP - 1] = dir[MSICA_DIR_CAP - 1] = L'\0';
+    return 0;
+}
+
+/* Creates msica and msica\runtimes private, or checks that they are. */
+static int private_parents(MSIHANDLE install, const wchar_t *top)
+{
+    wchar_t runtimes[MSICA_DIR_CAP];
+
+    _snwprintf(runtimes, MSICA_DIR_CAP, L"%ls\\runtimes", top);
+    runtimes[MSICA_DIR_CAP - 1] = L'\0';
+    if (msica_secure_mkdir(install, top) != 0 || msica_secure_check(install, top) != 0)
+        return -1;
+    if (msica_secure_mkdir(install, runtimes) != 0 ||
+        msica_secure_check(install, runtimes) != 0)
+        return -1;
     return 0;
 }
 
@@ -94,6 +113,7 @@ static int runtime_dir(MSIHANDLE install, const struct msica_payload *payload, w
 static int prepare(MSIHANDLE install)
 {
     wchar_t module_path[MSICA_DIR_CAP];
+    wchar_t top[MSICA_DIR_CAP];
     wchar_t dir[MSICA_DIR_CAP];
     struct msica_payload payload;
     DWORD n;
@@ -107,7 +127,7 @@ static int prepare(MSIHANDLE install)
     }
     if (msica_payload_open(install, module_path, &payload) != 0)
         return -1;
-    if (runtime_dir(install, &payload, dir) != 0)
+    if (runtime_dir(install, &payload, top, dir) != 0)
         goto cleanup;
     /* Warm: the engine unloads this DLL between actions, but the runtime an
      * earlier call verified and started is still in the process. Cold: check
@@ -116,6 +136,8 @@ static int prepare(MSIHANDLE install)
                                   payload.trailer.py_minor) != 0)
         goto cleanup;
     if (!msica_python_loaded_from(dir, payload.trailer.py_major, payload.trailer.py_minor)) {
+        if (private_parents(install, top) != 0)
+            goto cleanup;
         if (msica_payload_verify(install, &payload) != 0)
             goto cleanup;
         if (msica_payload_unpack(install, &payload, dir) != 0)

@@ -1,6 +1,7 @@
 /* msica_payload.c - find, verify and unpack the payload a shim DLL carries. */
 #include "msica_payload.h"
 #include "msica_log.h"
+#include "msica_secure.h"
 
 #include <bcrypt.h>
 #include <stdio.h>
@@ -459,6 +460,15 @@ static int is_directory(const wchar_t *path)
     return attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY);
 }
 
+/* An existing runtime directory is used only when nobody else could have
+ * written it and it holds exactly what the payload holds. */
+static int reuse(MSIHANDLE install, const struct msica_payload *payload, const wchar_t *dir)
+{
+    if (msica_secure_check(install, dir) != 0)
+        return -1;
+    return msica_payload_check_dir(install, payload, dir);
+}
+
 int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
                          const wchar_t *dir)
 {
@@ -467,7 +477,7 @@ int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
     int rc = -1;
 
     if (is_directory(dir))
-        return msica_payload_check_dir(install, payload, dir);
+        return reuse(install, payload, dir);
 
     aside = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
     path = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
@@ -480,9 +490,7 @@ int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
      * complete copy. */
     _snwprintf(aside, MSICA_MAX_PATH, L"%ls.partial-%lu-%lu", dir,
                (unsigned long)GetCurrentProcessId(), (unsigned long)GetCurrentThreadId());
-    wcscpy(path, aside);
-    wcscat(path, L"\\");
-    if (make_parents(install, path) != 0)
+    if (msica_secure_mkdir(install, aside) != 0)
         goto cleanup;
     if (write_entries(install, payload, aside, path) != 0) {
         remove_tree(aside);
@@ -497,8 +505,8 @@ int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
             goto cleanup;
         }
         /* Another process finished the same payload first: use its copy,
-         * once it is shown to be the same. */
-        rc = msica_payload_check_dir(install, payload, dir);
+         * once it is shown to be private and the same. */
+        rc = reuse(install, payload, dir);
         goto cleanup;
     }
     rc = 0;
