@@ -65,6 +65,18 @@ def zig_cc(
     return output
 
 
+def payload_probe(out: Path) -> Path:
+    """tests/unit/c/payload_probe.exe: the shim's payload and directory code as a program."""
+    return zig_cc(
+        out,
+        [REPO / "tests/unit/c/payload_probe.c", BRIDGE / "msica_payload.c",
+         BRIDGE / "msica_log.c", BRIDGE / "msica_secure.c"],
+        "-target", "x86_64-windows-gnu", "-municode", "-DUNICODE", "-D_UNICODE",
+        f"-I{BRIDGE}", "-lmsi", "-lbcrypt", "-ladvapi32",
+        output_name="payload_probe.exe",
+    )
+
+
 def build_native_dll(
     tmp: Path,
     source_c: str,

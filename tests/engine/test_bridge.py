@@ -23,7 +23,7 @@ import pytest
 from msica.author import wxs
 from msica.build import builder, config, payload
 from msica.testing import runner
-from tests.helpers import FIXTURES, wixl_msi
+from tests.helpers import FIXTURES, payload_probe, windows_path, wine_command, wixl_msi
 
 pytestmark = pytest.mark.engine
 
@@ -196,3 +196,23 @@ def test_tampered_runtime_directory_is_not_loaded(package: Package) -> None:
     assert step.failed
     assert any("the unpacked runtime was changed after unpacking" in line
                and "session.py" in line for line in step.lines), step.lines
+
+
+def test_a_runtime_directory_others_may_write_is_not_loaded(
+    package: Package, tmp_path: Path
+) -> None:
+    assert package.install(package.msi("before-grant"), "many").exit_code == 0
+    (runtime,) = package.runtime_dirs()
+    probe = payload_probe(tmp_path)
+    subprocess.run([*wine_command(), str(probe), "grant-everyone", windows_path(runtime)],
+                   env={**os.environ, **package.env, "WINEDEBUG": "-all"}, check=True,
+                   capture_output=True, timeout=120)
+    try:
+        result = package.install(package.msi("granted"), "many")
+    finally:
+        shutil.rmtree(runtime)  # the next install unpacks a private copy again
+    assert result.exit_code == 1603
+    step = result.log.action("Step01")
+    assert step.failed
+    assert any("can be written by S-1-1-0" in line and "nothing is loaded from it" in line
+               for line in step.lines), step.lines

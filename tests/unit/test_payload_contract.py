@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from msica.build import payload
-from tests.helpers import BRIDGE, REPO, windows_path, wine_command, zig_cc
+from tests.helpers import BRIDGE, REPO, payload_probe, windows_path, wine_command, zig_cc
 
 C_DIR = Path(__file__).parent / "c"
 
@@ -66,14 +66,7 @@ def test_c_header_and_python_structs_agree() -> None:
 
 @pytest.fixture(scope="module")
 def probe(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("probe")
-    return zig_cc(
-        out,
-        [C_DIR / "payload_probe.c", BRIDGE / "msica_payload.c", BRIDGE / "msica_log.c"],
-        "-target", "x86_64-windows-gnu", "-municode", "-DUNICODE", "-D_UNICODE",
-        f"-I{BRIDGE}", "-lmsi", "-lbcrypt",
-        output_name="payload_probe.exe",
-    )
+    return payload_probe(tmp_path_factory.mktemp("probe"))
 
 
 def _run_probe(probe: Path, dll: Path, target: Path) -> subprocess.CompletedProcess[str]:
@@ -175,3 +168,17 @@ def test_processes_unpacking_the_same_payload_at_once_all_succeed(
     for name, content in files.items():
         assert (target / name).read_bytes() == content, name
     assert sorted(path.name for path in tmp_path.iterdir()) == ["packaged.dll", "shared"]
+
+
+@pytest.mark.engine
+def test_a_directory_others_may_write_is_not_reused(probe: Path, tmp_path: Path) -> None:
+    dll, _ = _packaged(tmp_path)
+    target = tmp_path / "unpacked"
+    assert _run_probe(probe, dll, target).returncode == 0
+    assert _run_probe(probe, dll, target).returncode == 0  # private: reused
+    grant = subprocess.run(
+        [*wine_command(), str(probe), "grant-everyone", windows_path(target)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "WINEDEBUG": "-all"},
+    )
+    assert grant.returncode == 0, grant.stderr
+    assert _run_probe(probe, dll, target).returncode == 4  # refused before any content check
