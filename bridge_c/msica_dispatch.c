@@ -130,15 +130,13 @@ static int prepare(MSIHANDLE install)
     if (runtime_dir(install, &payload, top, dir) != 0)
         goto cleanup;
     /* Warm: the engine unloads this DLL between actions, but the runtime an
-     * earlier call verified and started is still in the process. Cold: check
-     * the whole payload, then unpack it or check the copy already there. */
+     * earlier call verified and started is still in the process. Cold: unpack
+     * the verified payload, or check the private copy already there. */
     if (msica_python_refuse_other(install, dir, payload.trailer.py_major,
                                   payload.trailer.py_minor) != 0)
         goto cleanup;
     if (!msica_python_loaded_from(dir, payload.trailer.py_major, payload.trailer.py_minor)) {
         if (private_parents(install, top) != 0)
-            goto cleanup;
-        if (msica_payload_verify(install, &payload) != 0)
             goto cleanup;
         if (msica_payload_unpack(install, &payload, dir) != 0)
             goto cleanup;

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MSICA_MAX_PATH 32768
+
 
 static const wchar_t *const no_payload_hint =
     L"rebuild the DLL with `msica build` and put the new one in the package";
@@ -416,42 +416,27 @@ cleanup:
 }
 
 int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *payload,
-                            const wchar_t *dir)
+                            const wchar_t *dir, wchar_t *differs)
 {
-    wchar_t *path = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
     struct entry_cursor cursor;
     struct msica_entry_header header;
     const uint8_t *name, *data;
-    int more, rc = -1;
+    int more;
 
-    if (path == NULL) {
-        msica_log_line(install, L"out of memory while checking the runtime directory");
-        return -1;
-    }
     entries_begin(payload, &cursor);
     while ((more = entries_next(&cursor, &header, &name, &data)) == 1) {
-        if (entry_path(dir, name, header.path_len, path) != 0) {
+        if (entry_path(dir, name, header.path_len, differs) != 0) {
             log_unsafe(install, payload->trailer.entry_count - cursor.left - 1);
-            goto cleanup;
+            return -1;
         }
-        if (!same_content(path, data, header.size)) {
-            msica_log_line(install,
-                           L"the unpacked runtime was changed after unpacking: %ls is missing "
-                           L"or differs from the payload, so nothing is loaded from %ls; "
-                           L"delete that directory and msica unpacks it again",
-                           path, dir);
-            goto cleanup;
-        }
+        if (!same_content(differs, data, header.size))
+            return 1;
     }
     if (more < 0) {
         log_damaged(install);
-        goto cleanup;
+        return -1;
     }
-    rc = 0;
-
-cleanup:
-    free(path);
-    return rc;
+    return 0;
 }
 
 static int is_directory(const wchar_t *path)
@@ -461,16 +446,36 @@ static int is_directory(const wchar_t *path)
 }
 
 /* An existing runtime directory is used only when nobody else could have
- * written it and it holds exactly what the payload holds. */
-static int reuse(MSIHANDLE install, const struct msica_payload *payload, const wchar_t *dir)
+ * written it and it holds exactly what the payload holds. Then the payload
+ * needs no hashing: its bytes equal files verified when they were unpacked.
+ * When they differ, the hash tells whether the DLL or the directory changed. */
+static int reuse(MSIHANDLE install, struct msica_payload *payload, const wchar_t *dir)
 {
-    if (msica_secure_check(install, dir) != 0)
+    wchar_t *differs = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
+    int rc = -1, same;
+
+    if (differs == NULL) {
+        msica_log_line(install, L"out of memory while checking the runtime directory");
         return -1;
-    return msica_payload_check_dir(install, payload, dir);
+    }
+    if (msica_secure_check(install, dir) != 0)
+        goto cleanup;
+    same = msica_payload_check_dir(install, payload, dir, differs);
+    if (same == 0)
+        rc = 0;
+    else if (same > 0 && msica_payload_verify(install, payload) == 0)
+        msica_log_line(install,
+                       L"the unpacked runtime was changed after unpacking: %ls is missing or "
+                       L"differs from the payload, so nothing is loaded from %ls; delete that "
+                       L"directory and msica unpacks it again",
+                       differs, dir);
+
+cleanup:
+    free(differs);
+    return rc;
 }
 
-int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
-                         const wchar_t *dir)
+int msica_payload_unpack(MSIHANDLE install, struct msica_payload *payload, const wchar_t *dir)
 {
     wchar_t *aside = NULL;
     wchar_t *path = NULL;
@@ -478,6 +483,8 @@ int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
 
     if (is_directory(dir))
         return reuse(install, payload, dir);
+    if (msica_payload_verify(install, payload) != 0)
+        return -1;
 
     aside = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
     path = malloc(MSICA_MAX_PATH * sizeof(wchar_t));

@@ -55,6 +55,7 @@ _Static_assert(sizeof(struct msica_payload_trailer) == 72, "trailer size");
 
 #define MSICA_ENTRY_HEADER_SIZE 48
 #define MSICA_TRAILER_SIZE 72
+#define MSICA_MAX_PATH 32768
 
 #ifdef _WIN32
 #include <windows.h>
@@ -76,17 +77,17 @@ int msica_payload_open(MSIHANDLE install, const wchar_t *path, struct msica_payl
 /* Checks the archive's SHA-256 against the trailer. 0 or -1 (logged). */
 int msica_payload_verify(MSIHANDLE install, struct msica_payload *payload);
 
-/* Makes sure `dir` holds the unpacked archive: unpacks it aside and renames
- * it into place, or finds it there already and checks it with
- * msica_payload_check_dir. The payload must have been verified. 0 or -1. */
-int msica_payload_unpack(MSIHANDLE install, const struct msica_payload *payload,
-                         const wchar_t *dir);
+/* Makes sure `dir` holds the unpacked archive: verifies the payload, unpacks
+ * it aside and renames it into place; or finds `dir` there already, private
+ * (msica_secure_check) and equal to the payload. 0 or -1 (logged). */
+int msica_payload_unpack(MSIHANDLE install, struct msica_payload *payload, const wchar_t *dir);
 
 /* Compares every file of the archive with its copy under `dir`, byte for
- * byte; extra files are ignored. 0, or -1 (logged) naming the first file
- * that is missing or differs. */
+ * byte; extra files are ignored. 0 when all are equal; 1 with the path of the
+ * first missing or different one in `differs` (MSICA_MAX_PATH wide chars);
+ * -1 (logged) when the archive is damaged. */
 int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *payload,
-                            const wchar_t *dir);
+                            const wchar_t *dir, wchar_t *differs);
 
 void msica_payload_close(struct msica_payload *payload);
 #endif
