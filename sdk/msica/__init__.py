@@ -31,13 +31,14 @@ __all__ = [
 ]
 
 
-def _version() -> str:
+def __getattr__(name: str) -> str:
+    # Computed on first use: importlib.metadata imports some 40 modules, which
+    # cost about 200 ms of every action's cold start when done at import.
+    if name != "__version__":
+        raise AttributeError(f"module 'msica' has no attribute {name!r}")
     from importlib import metadata
 
     try:
         return metadata.version("msica")
     except metadata.PackageNotFoundError:  # running from an unpacked payload
         return "0+payload"
-
-
-__version__ = _version()
