@@ -8,12 +8,9 @@ action is written with its full traceback into the MSI log and becomes 1603.
 
 from __future__ import annotations
 
-import contextlib
 import importlib
 import io
-import logging
 import sys
-import traceback
 
 from msica.actions import ActionFunction, registered
 from msica.enums import ActionResult
@@ -26,31 +23,36 @@ _current: Session | None = None
 """The session of the action running now, for the logging handler."""
 
 
-class _MsiLogHandler(logging.Handler):
-    """Sends records of the ``logging`` module to the running action's MSI log."""
+def _bridge_logging() -> None:
+    """Send the ``logging`` module's records to the running action's MSI log.
 
-    def emit(self, record: logging.LogRecord) -> None:
-        session = _current
-        if session is None:
-            return
-        try:
-            session.log(self.format(record))
-        except Exception:
-            self.handleError(record)
-
-
-def _install_logging() -> None:
-    root = logging.getLogger()
-    if any(isinstance(handler, _MsiLogHandler) for handler in root.handlers):
+    Done once the action's code has imported ``logging`` (checked around every
+    call), not at start: importing it costs every cold start its dependencies.
+    """
+    if "logging" not in sys.modules:
         return
-    handler = _MsiLogHandler()
+    import logging
+
+    if getattr(logging, "_msica_bridged", False):
+        return
+
+    class MsiLogHandler(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            session = _current
+            if session is None:
+                return
+            try:
+                session.log(self.format(record))
+            except Exception:
+                self.handleError(record)
+
+    handler = MsiLogHandler()
     handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
-
-
-_install_logging()
+    logging._msica_bridged = True  # type: ignore[attr-defined]
 
 
 def dispatch(entry: str, handle: int) -> int:
@@ -59,6 +61,7 @@ def dispatch(entry: str, handle: int) -> int:
     session = Session(handle, action=entry)
     try:
         function = _resolve(entry)
+        _bridge_logging()
         with _LogStream(session) as out:
             saved = sys.stdout, sys.stderr, _current
             sys.stdout = sys.stderr = out
@@ -66,12 +69,15 @@ def dispatch(entry: str, handle: int) -> int:
             try:
                 result = function(session)
             finally:
+                _bridge_logging()  # the action may have imported logging itself
                 sys.stdout, sys.stderr, _current = saved
         return _result_code(session, result)
     except InstallUserExitError:
         session.log("cancelled by the user")
         return int(ActionResult.USER_EXIT)
     except BaseException:  # whatever happened, the engine gets a code and the log the reason
+        import traceback
+
         _log_failure(session, traceback.format_exc())
         return int(ActionResult.FAILURE)
 
@@ -123,8 +129,10 @@ def _result_code(session: Session, result: object) -> int:
 
 
 def _log_failure(session: Session, text: str) -> None:
-    with contextlib.suppress(BaseException):
+    try:  # noqa: SIM105 - contextlib is kept off the action's import path
         session.log("action failed:\n" + text.rstrip("\n"))
+    except BaseException:  # the handle may be unusable; there is nowhere else to say it
+        pass
 
 
 class _LogStream(io.TextIOBase):

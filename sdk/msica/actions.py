@@ -8,8 +8,6 @@ calls the DLL export of the same name.
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, TypeVar, Union, overload
 
 from msica.enums import ActionResult
@@ -32,25 +30,73 @@ TYPE_COMMIT = 0x0200
 TYPE_NO_IMPERSONATE = 0x0800
 TYPE_HIDE_TARGET = 0x2000
 
-_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
 
-@dataclass(frozen=True)
+def _is_action_name(text: str) -> bool:
+    """An MSI Identifier: ASCII letters, digits, '_' and '.', not starting with a digit."""
+    return (
+        text != ""
+        and text.isascii()
+        and not text[0].isdigit()
+        and text.replace("_", "a").replace(".", "a").isalnum()
+    )
+
+
 class Action:
-    """One custom action: the function, the name the engine knows it by, and how it runs."""
+    """One custom action: the function, the name the engine knows it by, and how it runs.
 
-    name: str
-    function_name: str
-    execute: str = "immediate"
-    impersonate: bool = True
-    check_return: bool = True
-    hide_target: bool = False
-    asynchronous: bool = False
-    after: str | None = None
-    before: str | None = None
-    condition: str | None = None
+    A plain class with slots rather than a dataclass: this module is imported by
+    every action's cold start, and ``dataclasses`` brings ``inspect``, ``ast``
+    and ``dis`` with it.
+    """
 
-    def __post_init__(self) -> None:
+    OPTIONS = (
+        "name", "execute", "impersonate", "check_return", "hide_target", "asynchronous",
+        "after", "before", "condition",
+    )
+    """The keyword options of ``@custom_action`` (and of ``msica build``'s reading of it)."""
+
+    __slots__ = ("function_name", *OPTIONS)
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        function_name: str,
+        execute: str = "immediate",
+        impersonate: bool = True,
+        check_return: bool = True,
+        hide_target: bool = False,
+        asynchronous: bool = False,
+        after: str | None = None,
+        before: str | None = None,
+        condition: str | None = None,
+    ) -> None:
+        self.name = name
+        self.function_name = function_name
+        self.execute = execute
+        self.impersonate = impersonate
+        self.check_return = check_return
+        self.hide_target = hide_target
+        self.asynchronous = asynchronous
+        self.after = after
+        self.before = before
+        self.condition = condition
+        self._validate()
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{slot}={getattr(self, slot)!r}" for slot in self.__slots__)
+        return f"Action({fields})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Action):
+            return NotImplemented
+        return all(getattr(self, slot) == getattr(other, slot) for slot in self.__slots__)
+
+    def __hash__(self) -> int:
+        return hash(tuple(getattr(self, slot) for slot in self.__slots__))
+
+    def _validate(self) -> None:
         if self.execute not in EXECUTE_MODES:
             raise ValueError(
                 f"action {self.name}: execute={self.execute!r} is not one of "
@@ -68,7 +114,7 @@ class Action:
                 f"action {self.name}: rollback and commit actions cannot run asynchronously"
             )
         for anchor in (self.after, self.before):
-            if anchor is not None and not _IDENTIFIER.match(anchor):
+            if anchor is not None and not _is_action_name(anchor):
                 raise ValueError(f"action {self.name}: {anchor!r} is not an action name")
 
     @property

@@ -15,7 +15,7 @@ from pathlib import Path
 from msica.actions import Action
 from msica.errors import BuildError
 
-_OPTIONS = {field.name for field in dataclasses.fields(Action)} - {"function_name"}
+_OPTIONS = set(Action.OPTIONS)
 
 
 @dataclasses.dataclass(frozen=True)
