@@ -415,6 +415,70 @@ cleanup:
     return same;
 }
 
+/* 1 when `relative` (a '\\'-separated path under the runtime directory)
+ * names an entry of the archive. */
+static int in_archive(const struct msica_payload *payload, const wchar_t *relative)
+{
+    struct entry_cursor cursor;
+    struct msica_entry_header header;
+    const uint8_t *name, *data;
+    wchar_t entry[1024];
+
+    entries_begin(payload, &cursor);
+    while (entries_next(&cursor, &header, &name, &data) == 1) {
+        int n = MultiByteToWideChar(CP_UTF8, 0, (const char *)name, (int)header.path_len,
+                                    entry, 1023);
+        if (n <= 0)
+            continue;
+        entry[n] = L'\0';
+        for (wchar_t *p = entry; *p; p++)
+            if (*p == L'/')
+                *p = L'\\';
+        if (_wcsicmp(entry, relative) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Finds a file under `root`\`relative` that the archive does not hold; its
+ * full path goes to `extra`. 1 when found, 0 when there is none. */
+static int find_extra(const struct msica_payload *payload, const wchar_t *root,
+                      const wchar_t *relative, wchar_t *extra)
+{
+    wchar_t *pattern = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
+    wchar_t *child = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
+    WIN32_FIND_DATAW found;
+    HANDLE find = INVALID_HANDLE_VALUE;
+    int hit = 0;
+
+    if (pattern == NULL || child == NULL)
+        goto cleanup;
+    _snwprintf(pattern, MSICA_MAX_PATH, L"%ls%ls%ls\\*", root, relative[0] ? L"\\" : L"",
+               relative);
+    find = FindFirstFileW(pattern, &found);
+    if (find == INVALID_HANDLE_VALUE)
+        goto cleanup;
+    do {
+        if (wcscmp(found.cFileName, L".") == 0 || wcscmp(found.cFileName, L"..") == 0)
+            continue;
+        _snwprintf(child, MSICA_MAX_PATH, L"%ls%ls%ls", relative, relative[0] ? L"\\" : L"",
+                   found.cFileName);
+        if (found.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
+            hit = find_extra(payload, root, child, extra);
+        else if (!in_archive(payload, child)) {
+            _snwprintf(extra, MSICA_MAX_PATH, L"%ls\\%ls", root, child);
+            hit = 1;
+        }
+    } while (!hit && FindNextFileW(find, &found));
+
+cleanup:
+    if (find != INVALID_HANDLE_VALUE)
+        FindClose(find);
+    free(pattern);
+    free(child);
+    return hit;
+}
+
 int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *payload,
                             const wchar_t *dir, wchar_t *differs)
 {
@@ -436,7 +500,9 @@ int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *paylo
         log_damaged(install);
         return -1;
     }
-    return 0;
+    /* Nothing may be added either: a planted module, compiled file or DLL
+     * would be found before the payload's own. */
+    return find_extra(payload, dir, L"", differs);
 }
 
 static int is_directory(const wchar_t *path)
@@ -465,9 +531,9 @@ static int reuse(MSIHANDLE install, struct msica_payload *payload, const wchar_t
         rc = 0;
     else if (same > 0 && msica_payload_verify(install, payload) == 0)
         msica_log_line(install,
-                       L"the unpacked runtime was changed after unpacking: %ls is missing or "
-                       L"differs from the payload, so nothing is loaded from %ls; delete that "
-                       L"directory and msica unpacks it again",
+                       L"the unpacked runtime was changed after unpacking: %ls is missing, "
+                       L"added or differs from the payload, so nothing is loaded from %ls; "
+                       L"delete that directory and msica unpacks it again",
                        differs, dir);
 
 cleanup:

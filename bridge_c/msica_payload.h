@@ -83,9 +83,10 @@ int msica_payload_verify(MSIHANDLE install, struct msica_payload *payload);
 int msica_payload_unpack(MSIHANDLE install, struct msica_payload *payload, const wchar_t *dir);
 
 /* Compares every file of the archive with its copy under `dir`, byte for
- * byte; extra files are ignored. 0 when all are equal; 1 with the path of the
- * first missing or different one in `differs` (MSICA_MAX_PATH wide chars);
- * -1 (logged) when the archive is damaged. */
+ * byte, and looks for files the archive does not hold. 0 when `dir` holds
+ * exactly the archive; 1 with the path of the first missing, different or
+ * added file in `differs` (MSICA_MAX_PATH wide chars); -1 (logged) when the
+ * archive is damaged. */
 int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *payload,
                             const wchar_t *dir, wchar_t *differs);
 

@@ -29,6 +29,8 @@ static int bind_table(MSIHANDLE install, struct msica_python *py)
     BIND(PyObject_GetAttrString);
     BIND(PyObject_CallObject);
     BIND(PyObject_Str);
+    BIND(PyObject_SetAttrString);
+    BIND(PyBool_FromLong);
     BIND(PyTuple_New);
     BIND(PyTuple_SetItem);
     BIND(PyUnicode_FromWideChar);
@@ -178,6 +180,28 @@ static int point_stdio_at_nul(MSIHANDLE install)
     return rc;
 }
 
+/* sys.dont_write_bytecode = True. Compiled files written into the runtime
+ * directory would be outside what the payload check covers (and a planted
+ * one would run), so none are written, whatever PYTHONDONTWRITEBYTECODE says:
+ * CPython reads the environment before the ._pth file makes it isolated. */
+static int never_write_bytecode(MSIHANDLE install, struct msica_python *py)
+{
+    msica_pyobject *sys = py->PyImport_ImportModule("sys");
+    msica_pyobject *yes = py->PyBool_FromLong(1);
+    int rc = -1;
+
+    if (sys != NULL && yes != NULL &&
+        py->PyObject_SetAttrString(sys, "dont_write_bytecode", yes) == 0)
+        rc = 0;
+    else
+        msica_python_log_error(install, py, L"cannot set sys.dont_write_bytecode");
+    if (yes)
+        py->Py_DecRef(yes);
+    if (sys)
+        py->Py_DecRef(sys);
+    return rc;
+}
+
 int msica_python_start(MSIHANDLE install, struct msica_python *py)
 {
     if (py->Py_IsInitialized())
@@ -189,6 +213,8 @@ int msica_python_start(MSIHANDLE install, struct msica_python *py)
         msica_log_line(install, L"the bundled Python runtime did not start (Py_InitializeEx)");
         return -1;
     }
+    if (never_write_bytecode(install, py) != 0)
+        return -1;
     /* Release the GIL: every call, on whatever thread the engine uses,
      * takes it with PyGILState_Ensure and gives it back. */
     py->PyEval_SaveThread();

@@ -33,6 +33,8 @@ struct msica_python {
     msica_pyobject *(*PyObject_GetAttrString)(msica_pyobject *obj, const char *name);
     msica_pyobject *(*PyObject_CallObject)(msica_pyobject *callable, msica_pyobject *args);
     msica_pyobject *(*PyObject_Str)(msica_pyobject *obj);
+    int (*PyObject_SetAttrString)(msica_pyobject *obj, const char *name, msica_pyobject *value);
+    msica_pyobject *(*PyBool_FromLong)(long value);
     msica_pyobject *(*PyTuple_New)(msica_py_ssize_t size);
     int (*PyTuple_SetItem)(msica_pyobject *tuple, msica_py_ssize_t pos, msica_pyobject *item);
     msica_pyobject *(*PyUnicode_FromWideChar)(const wchar_t *text, msica_py_ssize_t size);

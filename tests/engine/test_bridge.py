@@ -94,16 +94,15 @@ def test_ten_actions_share_one_runtime_and_one_interpreter(package: Package) -> 
     assert runtime.name == digest[:32]
     assert package.unix_path(runtimes[0]).resolve() == runtime.resolve()
 
-    # A later install reuses the directory as it is (a file added to it stays).
-    canary = runtime / "canary.txt"
-    canary.write_text("still here", encoding="utf-8")
-    try:
-        again = package.install(package.msi("many-again"), "many")
-        assert again.exit_code == 0
-        assert canary.read_text(encoding="utf-8") == "still here"
-        assert package.runtime_dirs() == [runtime]
-    finally:
-        canary.unlink()
+    # A later install reuses the directory as it is: nothing unpacked again.
+    dll = runtime / "python312.dll"
+    before = (dll.stat().st_ino, dll.stat().st_mtime_ns)
+    again = package.install(package.msi("many-again"), "many")
+    assert again.exit_code == 0
+    assert (dll.stat().st_ino, dll.stat().st_mtime_ns) == before
+    assert package.runtime_dirs() == [runtime]
+    # ...and nothing was written into it (no bytecode caches, whatever the environment).
+    assert not list(runtime.rglob("__pycache__"))
 
 
 def test_output_and_logging_reach_the_msi_log(package: Package) -> None:
@@ -181,21 +180,38 @@ def test_damaged_dll_fails_with_one_clear_line(
     assert package.runtime_dirs() == before  # nothing was unpacked from it
 
 
-def test_tampered_runtime_directory_is_not_loaded(package: Package) -> None:
+@pytest.mark.parametrize(
+    ("change", "name"),
+    [
+        ("modify", "lib/msica/session.py"),
+        ("add", "lib/msica/__pycache__/session.cpython-312.pyc"),
+        ("add", "json.py"),  # would shadow the stdlib's json: "." comes early on sys.path
+    ],
+)
+def test_tampered_runtime_directory_is_not_loaded(
+    package: Package, change: str, name: str
+) -> None:
     assert package.install(package.msi("first"), "many").exit_code == 0
     (runtime,) = package.runtime_dirs()
-    planted = runtime / "lib" / "msica" / "session.py"
-    original = planted.read_bytes()
-    planted.write_bytes(original + b"\nimport os; os._exit(0)  # planted\n")
+    target = runtime / name
+    original = target.read_bytes() if change == "modify" else None
+    made_parent = not target.parent.exists()
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes((original or b"") + b"\nimport os; os._exit(0)  # planted\n")
     try:
-        result = package.install(package.msi("tampered"), "many")
+        result = package.install(package.msi(f"tampered-{change}"), "many")
     finally:
-        planted.write_bytes(original)
+        if original is None:
+            target.unlink()
+            if made_parent:
+                target.parent.rmdir()
+        else:
+            target.write_bytes(original)
     assert result.exit_code == 1603
     step = result.log.action("Step01")
     assert step.failed
     assert any("the unpacked runtime was changed after unpacking" in line
-               and "session.py" in line for line in step.lines), step.lines
+               and target.name in line for line in step.lines), step.lines
 
 
 def test_a_runtime_directory_others_may_write_is_not_loaded(
