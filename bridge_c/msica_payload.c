@@ -355,31 +355,41 @@ static void log_unsafe(MSIHANDLE install, uint32_t index)
                    (unsigned long)index);
 }
 
+/* entries_next, with the entry's path under `root` made in `path`. 1 for an
+ * entry, 0 at a clean end, -1 when the archive is damaged or names an unsafe
+ * path (logged). */
+static int next_entry_file(MSIHANDLE install, const struct msica_payload *payload,
+                           struct entry_cursor *cursor, const wchar_t *root, wchar_t *path,
+                           struct msica_entry_header *header, const uint8_t **data)
+{
+    const uint8_t *name;
+    int more = entries_next(cursor, header, &name, data);
+
+    if (more < 0)
+        log_damaged(install);
+    if (more <= 0)
+        return more;
+    if (entry_path(root, name, header->path_len, path) != 0) {
+        log_unsafe(install, payload->trailer.entry_count - cursor->left - 1);
+        return -1;
+    }
+    return 1;
+}
+
 /* Writes every entry of the archive under `root`. 0 or -1 (logged). */
 static int write_entries(MSIHANDLE install, const struct msica_payload *payload,
                          const wchar_t *root, wchar_t *path)
 {
     struct entry_cursor cursor;
     struct msica_entry_header header;
-    const uint8_t *name, *data;
+    const uint8_t *data;
     int more;
 
     entries_begin(payload, &cursor);
-    while ((more = entries_next(&cursor, &header, &name, &data)) == 1) {
-        if (entry_path(root, name, header.path_len, path) != 0) {
-            log_unsafe(install, payload->trailer.entry_count - cursor.left - 1);
+    while ((more = next_entry_file(install, payload, &cursor, root, path, &header, &data)) == 1)
+        if (make_parents(install, path) != 0 || write_file(install, path, data, header.size) != 0)
             return -1;
-        }
-        if (make_parents(install, path) != 0)
-            return -1;
-        if (write_file(install, path, data, header.size) != 0)
-            return -1;
-    }
-    if (more < 0) {
-        log_damaged(install);
-        return -1;
-    }
-    return 0;
+    return more;
 }
 
 /* 1 when the file at `path` holds exactly `size` bytes equal to `data`. */
@@ -484,22 +494,15 @@ int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *paylo
 {
     struct entry_cursor cursor;
     struct msica_entry_header header;
-    const uint8_t *name, *data;
+    const uint8_t *data;
     int more;
 
     entries_begin(payload, &cursor);
-    while ((more = entries_next(&cursor, &header, &name, &data)) == 1) {
-        if (entry_path(dir, name, header.path_len, differs) != 0) {
-            log_unsafe(install, payload->trailer.entry_count - cursor.left - 1);
-            return -1;
-        }
+    while ((more = next_entry_file(install, payload, &cursor, dir, differs, &header, &data)) == 1)
         if (!same_content(differs, data, header.size))
             return 1;
-    }
-    if (more < 0) {
-        log_damaged(install);
+    if (more < 0)
         return -1;
-    }
     /* Nothing may be added either: a planted module, compiled file or DLL
      * would be found before the payload's own. */
     return find_extra(payload, dir, L"", differs);
