@@ -11,6 +11,7 @@ install shares one runtime directory; a test that changes it puts it back.
 from __future__ import annotations
 
 import os
+import pwd
 import re
 import shutil
 import subprocess
@@ -59,7 +60,7 @@ class Package:
         return Path(out.stdout.strip())
 
     def runtime_dirs(self) -> list[Path]:
-        user = os.environ.get("USER", "root")
+        user = pwd.getpwuid(os.getuid()).pw_name  # Wine names the profile after it
         root = self.unix_path(f"C:\\users\\{user}\\AppData\\Local\\msica\\runtimes")
         return sorted(root.iterdir()) if root.is_dir() else []
 
