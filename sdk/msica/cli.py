@@ -47,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="msica", description="Windows Installer custom actions in Python."
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="say what is being done")
+    parser.add_argument("--version", action="version", version=f"msica {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     build = commands.add_parser(
@@ -99,6 +100,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.set_defaults(run=_run)
     return parser
+
+
+def _version() -> str:
+    import msica
+
+    return str(msica.__version__)
 
 
 def _build(args: argparse.Namespace) -> int:

@@ -179,3 +179,17 @@ def test_wxs_refuses_a_file_without_payload(tmp_path: Path) -> None:
     bare.write_bytes(builder.shim_path("x64").read_bytes())
     with pytest.raises(Exception, match="no msica payload"):
         wxs.read_dll(bare)
+
+
+def test_version_comes_from_the_installed_metadata(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib import metadata
+
+    import msica
+
+    with pytest.raises(SystemExit) as exit_info:
+        msica_main(["--version"])
+    assert exit_info.value.code == 0
+    version = metadata.version("msica")  # written by setuptools-scm from git
+    assert version != "0+payload"
+    assert msica.__version__ == version
+    assert capsys.readouterr().out.strip() == f"msica {version}"
