@@ -38,3 +38,36 @@ class InstallMessage(enum.IntEnum):
     ACTION_DATA = 0x09000000
     PROGRESS = 0x0A000000
     COMMON_DATA = 0x0B000000
+
+
+class RunMode(enum.IntEnum):
+    """Run modes for MsiGetMode / MsiSetMode (MSIRUNMODE)."""
+
+    ADMIN = 0
+    ADVERTISE = 1
+    MAINTENANCE = 2
+    ROLLBACK_ENABLED = 3
+    LOG_ENABLED = 4
+    OPERATIONS = 5
+    REBOOT_AT_END = 6
+    REBOOT_NOW = 7
+    CABINET = 8
+    SOURCE_SHORT_NAMES = 9
+    TARGET_SHORT_NAMES = 10
+    WINDOWS9X = 12
+    ZAW_ENABLED = 13
+    SCHEDULED = 16
+    """A deferred action is running (in the installation script)."""
+    ROLLBACK = 17
+    """A rollback action is running."""
+    COMMIT = 18
+    """A commit action is running."""
+
+
+class Condition(enum.IntEnum):
+    """What MsiEvaluateCondition answers (MSICONDITION)."""
+
+    FALSE = 0
+    TRUE = 1
+    NONE = 2
+    ERROR = 3

@@ -90,8 +90,24 @@ class InvalidHandleStateError(InstallerError):
     """ERROR_INVALID_HANDLE_STATE (1609)."""
 
 
+class DirectoryNotFoundError(InstallerError):
+    """ERROR_DIRECTORY (267): no such directory in the Directory table."""
+
+
+class ConditionError(ValueError):
+    """MsiEvaluateCondition found the condition malformed (MSICONDITION_ERROR)."""
+
+
 class UnknownPropertyError(InstallerError):
     """ERROR_UNKNOWN_PROPERTY (1608)."""
+
+
+class DeferredPropertyError(LookupError):
+    """A deferred, rollback or commit action read a property the engine does not give it.
+
+    Windows answers such reads with an empty string (Wine with the real value);
+    msica refuses them on both, saying how to pass the value.
+    """
 
 
 class InstallUserExitError(InstallerError):
@@ -101,6 +117,7 @@ class InstallUserExitError(InstallerError):
 _BY_CODE: dict[int, type[InstallerError]] = {
     6: InvalidHandleError,
     87: InvalidParameterError,
+    267: DirectoryNotFoundError,
     1602: InstallUserExitError,
     1608: UnknownPropertyError,
     1609: InvalidHandleStateError,

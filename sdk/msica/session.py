@@ -7,14 +7,18 @@ written into the installer's log (MsiProcessMessage with INSTALLMESSAGE_INFO).
 
 from __future__ import annotations
 
-from typing import Any, overload
+from typing import Any, Callable, overload
 
 from msica import _native
-from msica.enums import InstallMessage
-from msica.errors import error_for
+from msica.enums import Condition, InstallMessage, RunMode
+from msica.errors import ConditionError, DeferredPropertyError, error_for
 
 ERROR_SUCCESS = 0
+ERROR_DISK_FULL = 112
 ERROR_MORE_DATA = 234
+
+DEFERRED_PROPERTIES = frozenset({"CustomActionData", "ProductCode", "UserSID"})
+"""The properties the engine answers in deferred, rollback and commit actions."""
 
 _FIRST_BUFFER = 256
 
@@ -27,6 +31,7 @@ class Session:
         """The MSIHANDLE of the install, as the engine passed it."""
         self.action = action
         """The name of the custom action being run."""
+        self._in_script: bool | None = None
 
     def __repr__(self) -> str:
         return f"Session(handle={self.handle}, action={self.action!r})"
@@ -34,20 +39,25 @@ class Session:
     # properties ---------------------------------------------------------------
 
     def __getitem__(self, name: str) -> str:
-        """The value of property ``name`` (MsiGetPropertyW); "" when it is not set."""
-        ffi, lib = _native.msi()
-        size = ffi.new("DWORD *")
-        capacity = _FIRST_BUFFER
-        while True:
-            buffer = ffi.new("wchar_t[]", capacity)
-            size[0] = capacity  # in: characters the buffer holds, with the null
-            code = lib.MsiGetPropertyW(self.handle, name, buffer, size)
-            if code != ERROR_MORE_DATA:
-                break
-            # out: the length needed, without the null; grow at least twice over.
-            capacity = max(size[0] + 1, capacity * 2)
-        _check(code, "MsiGetPropertyW", self.handle)
-        return str(ffi.string(buffer, size[0]))
+        """The value of property ``name`` (MsiGetPropertyW); "" when it is not set.
+
+        In a deferred, rollback or commit action only CustomActionData,
+        ProductCode and UserSID can be read: anything else raises
+        :class:`~msica.errors.DeferredPropertyError` (Windows would answer "").
+        """
+        if name not in DEFERRED_PROPERTIES and self.in_script:
+            raise DeferredPropertyError(
+                f"{self.action or 'this action'} runs deferred, where the engine gives only "
+                f"CustomActionData, ProductCode and UserSID, not {name}: set the property "
+                f"named like the action ({self.action or 'the action'}) to the value in an "
+                "immediate step sequenced before it (a type 51 action), and read "
+                "session['CustomActionData'], or read the value in an immediate action"
+            )
+        _, lib = _native.msi()
+        return _get_string(
+            lambda buffer, size: lib.MsiGetPropertyW(self.handle, name, buffer, size),
+            "MsiGetPropertyW", self.handle,
+        )
 
     def __setitem__(self, name: str, value: str | None) -> None:
         """Set property ``name`` (MsiSetPropertyW); None or "" removes it."""
@@ -78,6 +88,121 @@ class Session:
         """The value of property ``name``, or ``default`` when it is empty or not set."""
         value = self[name]
         return value if value != "" else default
+
+    @property
+    def product_code(self) -> str:
+        """The ProductCode property (readable in deferred actions too)."""
+        return self["ProductCode"]
+
+    @property
+    def user_sid(self) -> str:
+        """The UserSID property (readable in deferred actions too)."""
+        return self["UserSID"]
+
+    # the running install ------------------------------------------------------------
+
+    def mode(self, mode: RunMode) -> bool:
+        """Whether the install is in run mode ``mode`` (MsiGetMode)."""
+        _, lib = _native.msi()
+        return bool(lib.MsiGetMode(self.handle, int(mode)))
+
+    def set_mode(self, mode: RunMode, state: bool) -> None:
+        """Set a run mode the engine lets actions set, e.g. REBOOT_AT_END (MsiSetMode)."""
+        _, lib = _native.msi()
+        _check(lib.MsiSetMode(self.handle, int(mode), int(state)), "MsiSetMode", self.handle)
+
+    @property
+    def in_script(self) -> bool:
+        """True in a deferred, rollback or commit action (MsiGetMode SCHEDULED/ROLLBACK/COMMIT)."""
+        if self._in_script is None:
+            self._in_script = any(
+                self.mode(mode) for mode in (RunMode.SCHEDULED, RunMode.ROLLBACK, RunMode.COMMIT)
+            )
+        return self._in_script
+
+    @property
+    def language(self) -> int:
+        """The language of the install, a LANGID such as 1033 (MsiGetLanguage)."""
+        _, lib = _native.msi()
+        return int(lib.MsiGetLanguage(self.handle))
+
+    def format(self, text: str) -> str:
+        """``text`` with [Property], [#File], [$Component], [%ENV] and [\\x] resolved
+        (MsiFormatRecordW on a record whose template is ``text``)."""
+        _, lib = _native.msi()
+        record = lib.MsiCreateRecord(0)
+        try:
+            _check(lib.MsiRecordSetStringW(record, 0, text), "MsiRecordSetStringW",
+                   self.handle)
+            return _get_string(
+                lambda buffer, size: lib.MsiFormatRecordW(self.handle, record, buffer, size),
+                "MsiFormatRecordW", self.handle,
+            )
+        finally:
+            lib.MsiCloseHandle(record)
+
+    def evaluate_condition(self, condition: str) -> bool:
+        """Whether ``condition`` (conditional statement syntax) holds (MsiEvaluateConditionW).
+
+        An empty condition holds; a malformed one raises
+        :class:`~msica.errors.ConditionError`.
+        """
+        _, lib = _native.msi()
+        answer = Condition(lib.MsiEvaluateConditionW(self.handle, condition))
+        if answer == Condition.ERROR:
+            raise ConditionError(f"the condition {condition!r} is not valid MSI syntax")
+        return answer != Condition.FALSE
+
+    def do_action(self, action: str) -> None:
+        """Run a standard or custom action now (MsiDoActionW); its failure raises."""
+        _, lib = _native.msi()
+        _check(lib.MsiDoActionW(self.handle, action), "MsiDoActionW", self.handle)
+
+    def set_install_level(self, level: int) -> None:
+        """Set the install level that selects features (MsiSetInstallLevel)."""
+        _, lib = _native.msi()
+        _check(lib.MsiSetInstallLevel(self.handle, level), "MsiSetInstallLevel", self.handle)
+
+    def target_path(self, directory: str) -> str:
+        """Where the Directory table's ``directory`` will be installed (MsiGetTargetPathW)."""
+        _, lib = _native.msi()
+        return _get_string(
+            lambda buffer, size: lib.MsiGetTargetPathW(self.handle, directory, buffer, size),
+            "MsiGetTargetPathW", self.handle,
+        )
+
+    def set_target_path(self, directory: str, path: str) -> None:
+        """Install ``directory`` (and the folders under it) at ``path`` (MsiSetTargetPathW)."""
+        _, lib = _native.msi()
+        _check(lib.MsiSetTargetPathW(self.handle, directory, path), "MsiSetTargetPathW",
+               self.handle)
+
+    def source_path(self, directory: str) -> str:
+        """Where the files of ``directory`` come from (MsiGetSourcePathW)."""
+        _, lib = _native.msi()
+        return _get_string(
+            lambda buffer, size: lib.MsiGetSourcePathW(self.handle, directory, buffer, size),
+            "MsiGetSourcePathW", self.handle,
+        )
+
+    def verify_disk_space(self) -> bool:
+        """Whether the install fits on its disks (MsiVerifyDiskSpace): False when it does not.
+
+        Wine 8's msi.dll exports MsiVerifyDiskSpace as a stub that aborts the
+        custom-action server (measured), so under Wine this raises
+        NotImplementedError instead of calling it.
+        """
+        if _native.under_wine():
+            raise NotImplementedError(
+                "MsiVerifyDiskSpace is not implemented by Wine's msi.dll (calling it ends the "
+                "custom-action server); check the free space yourself, e.g. shutil.disk_usage"
+            )
+        _, lib = _native.msi()
+        code = lib.MsiVerifyDiskSpace(self.handle)
+        if code == ERROR_DISK_FULL:
+            return False
+        _check(code, "MsiVerifyDiskSpace", self.handle)
+        return True
 
     # messages -------------------------------------------------------------------
 
@@ -110,23 +235,41 @@ def _escape_brackets(text: str) -> str:
     return "".join("[\\" + c + "]" if c in "[]" else c for c in text)
 
 
+def _get_string(call: Callable[[Any, Any], int], function: str, handle: int) -> str:
+    """The text an MSI function returns through a buffer and a character count.
+
+    ``call(buffer, size)`` runs the function. The count goes in as the
+    buffer's capacity (with the null) and comes back as the length without
+    it; on ERROR_MORE_DATA the buffer grows to that length and the call is
+    repeated.
+    """
+    ffi, _ = _native.msi()
+    size = ffi.new("DWORD *")
+    capacity = _FIRST_BUFFER
+    while True:
+        buffer = ffi.new("wchar_t[]", capacity)
+        size[0] = capacity
+        code = call(buffer, size)
+        if code != ERROR_MORE_DATA:
+            break
+        capacity = max(size[0] + 1, capacity * 2)
+    _check(code, function, handle)
+    return str(ffi.string(buffer, size[0]))
+
+
 def _last_error_text(handle: int) -> str:
     """The formatted text of MsiGetLastErrorRecord, or "" when there is none."""
-    ffi, lib = _native.msi()
+    _, lib = _native.msi()
     record = lib.MsiGetLastErrorRecord()
     if not record:
         return ""
     try:
-        size = ffi.new("DWORD *", 0)
-        empty = ffi.new("wchar_t[]", 1)
-        if lib.MsiFormatRecordW(handle, record, empty, size) not in (ERROR_MORE_DATA,
-                                                                       ERROR_SUCCESS):
-            return ""
-        buffer = ffi.new("wchar_t[]", size[0] + 1)
-        size[0] += 1
-        if lib.MsiFormatRecordW(handle, record, buffer, size) != ERROR_SUCCESS:
-            return ""
-        return str(ffi.string(buffer, size[0]))
+        return _get_string(
+            lambda buffer, size: lib.MsiFormatRecordW(handle, record, buffer, size),
+            "MsiFormatRecordW", 0,
+        )
+    except Exception:  # the error's own text could not be had: report the code alone
+        return ""
     finally:
         lib.MsiCloseHandle(record)
 

@@ -28,6 +28,18 @@ MSIHANDLE __stdcall MsiGetLastErrorRecord(void);
 UINT __stdcall MsiFormatRecordW(MSIHANDLE hInstall, MSIHANDLE hRecord,
                                 wchar_t *szResultBuf, DWORD *pcchResultBuf);
 BOOL __stdcall MsiGetMode(MSIHANDLE hInstall, int eRunMode);
+UINT __stdcall MsiSetMode(MSIHANDLE hInstall, int eRunMode, BOOL fState);
+unsigned short __stdcall MsiGetLanguage(MSIHANDLE hInstall);
+int __stdcall MsiEvaluateConditionW(MSIHANDLE hInstall, const wchar_t *szCondition);
+UINT __stdcall MsiDoActionW(MSIHANDLE hInstall, const wchar_t *szAction);
+UINT __stdcall MsiSetInstallLevel(MSIHANDLE hInstall, int iInstallLevel);
+UINT __stdcall MsiGetTargetPathW(MSIHANDLE hInstall, const wchar_t *szFolder,
+                                 wchar_t *szPathBuf, DWORD *pcchPathBuf);
+UINT __stdcall MsiSetTargetPathW(MSIHANDLE hInstall, const wchar_t *szFolder,
+                                 const wchar_t *szFolderPath);
+UINT __stdcall MsiGetSourcePathW(MSIHANDLE hInstall, const wchar_t *szFolder,
+                                 wchar_t *szPathBuf, DWORD *pcchPathBuf);
+UINT __stdcall MsiVerifyDiskSpace(MSIHANDLE hInstall);
 const char *wine_get_version(void);
 """
 
