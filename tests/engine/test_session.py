@@ -1,0 +1,74 @@
+"""The Session API under the real engine: each member exercised by an action in
+tests/fixtures/session_api, which reports what it got through properties."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from msica.author import wxs
+from msica.build import builder, config
+from msica.testing import runner
+from tests.helpers import FIXTURES, wixl_msi
+
+pytestmark = pytest.mark.engine
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory: pytest.TempPathFactory) -> runner.InstallResult:
+    project = tmp_path_factory.mktemp("session") / "session_api"
+    shutil.copytree(FIXTURES / "session_api", project)
+    dll = builder.build(project, config.load(project))[0].dll
+    wxs.write(dll, project / "actions.wxi")
+    msi = wixl_msi(project / "product.wxs", project / "session.msi")
+    return runner.install(msi, log_path=project / "session.log", timeout=120)
+
+
+def _api(result: runner.InstallResult, key: str) -> str:
+    return result.log.properties[f"API_{key}"]
+
+
+def test_immediate_action_sees_the_running_install(installed: runner.InstallResult) -> None:
+    assert installed.exit_code == 0, installed.log.msica_lines
+    assert _api(installed, "SCHEDULED") == "False"
+    assert _api(installed, "IN_SCRIPT") == "False"
+    assert _api(installed, "LANGUAGE") == "1033"
+    assert _api(installed, "PRODUCT_CODE") == installed.log.properties["ProductCode"]
+    assert _api(installed, "HAS_PRODUCT_NAME") == "True"
+    assert _api(installed, "HAS_NOTHING") == "False"
+    assert _api(installed, "DEFAULTED") == "fallback"
+
+
+def test_format_and_conditions(installed: runner.InstallResult) -> None:
+    # [[]...[]] are MSI's escapes for brackets; the log dump would expand real ones,
+    # so the action's text is checked with them spelled < >.
+    assert _api(installed, "FORMATTED") == "msica session test in <brackets> ok"
+    assert _api(installed, "COND_TRUE") == "True"
+    assert _api(installed, "COND_FALSE") == "False"
+    assert _api(installed, "BAD_CONDITION") == "the condition '1 = = 2' is not valid MSI syntax"
+
+
+def test_directories_disk_and_actions(installed: runner.InstallResult) -> None:
+    assert _api(installed, "TARGET_BEFORE") == "C:\\Program Files\\msica session test\\"
+    assert _api(installed, "TARGET_AFTER") == "C:\\msica custom target\\"
+    assert installed.log.properties["INSTALLDIR"] == "C:\\msica custom target\\"
+    assert _api(installed, "SOURCE").endswith("\\")
+    assert _api(installed, "BAD_DIRECTORY") == "267:MsiGetTargetPathW"
+    # Windows answers True here; Wine's msi.dll has no MsiVerifyDiskSpace, and
+    # msica says so instead of letting the stub end the custom-action server.
+    assert _api(installed, "DISK_OK").startswith(
+        "unsupported: MsiVerifyDiskSpace is not implemented by Wine's msi.dll"
+    )
+    assert _api(installed, "DID_IT") == "yes"  # do_action ran the type 51 action
+    assert installed.log.properties["INSTALLLEVEL"] == "3"
+
+
+def test_deferred_action_is_guarded(installed: runner.InstallResult) -> None:
+    lines = installed.log.action("DeferredGuard").lines
+    product = installed.log.properties["ProductCode"]
+    assert f"msica[DeferredGuard] deferred: in_script=True product={product}" in lines
+    refused = [line for line in lines if line.startswith("msica[DeferredGuard] refused:")]
+    assert len(refused) == 1, lines
+    assert "not INSTALLDIR" in refused[0]
+    assert "session['CustomActionData']" in refused[0]
