@@ -292,3 +292,22 @@ def test_decode_log_falls_back_to_cp1252_and_reads_utf16_without_bom() -> None:
     assert decode_log("Action start 1:00:00: A.".encode("utf-16-le")) == (
         "Action start 1:00:00: A."
     )
+
+
+def test_a_plain_line_after_an_action_line_is_its_own_record() -> None:
+    """Measured with Wine: a message logged after a nested MsiDoAction has no prefix."""
+    text = (
+        "Action start 6:33:51: Explore.\n"
+        "Action 6:33:51: SetByDoAction. \n"
+        "Action start 6:33:51: SetByDoAction.\n"
+        "Action ended 6:33:51: SetByDoAction. Return value 1.\n"
+        "message one and 2\n"
+        "second line of it\n"
+        "Action ended 6:33:51: Explore. Return value 1.\n"
+    )
+    summary = parse_log(text)
+    assert summary.action("Explore").lines == (
+        "Action 6:33:51: SetByDoAction. ",
+        "message one and 2\nsecond line of it",
+    )
+    assert summary.action("SetByDoAction").return_value == 1

@@ -157,11 +157,17 @@ class _OpenRun:
         self.ended = False
 
 
+# Action lines are one line each: what follows one starts a record of its own
+# (a message without a recognizable start, e.g. from MsiProcessMessage INFO).
+_SINGLE_LINE = re.compile(rf"^Action(?: start| ended)? {_TIME}: ")
+
+
 def _records(text: str) -> list[str]:
     """The log's records: each line that starts one, with its continuation lines."""
     records: list[list[str]] = []
     for line in _LINE_BREAK.split(text):
-        if _RECORD_START.match(line) or not records:
+        after_action = bool(records) and _SINGLE_LINE.match(records[-1][0]) is not None
+        if _RECORD_START.match(line) or not records or (after_action and line.strip()):
             if line.strip() or records:
                 records.append([line])
         else:
