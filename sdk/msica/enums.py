@@ -71,3 +71,29 @@ class Condition(enum.IntEnum):
     TRUE = 1
     NONE = 2
     ERROR = 3
+
+
+class InstallState(enum.IntEnum):
+    """Installed and requested states of features and components (INSTALLSTATE)."""
+
+    UNKNOWN = -1
+    """No action requested (as a request), or not known (as an installed state)."""
+    BROKEN = 0
+    ADVERTISED = 1
+    ABSENT = 2
+    LOCAL = 3
+    SOURCE = 4
+    DEFAULT = 5
+
+
+class DialogResult(enum.IntEnum):
+    """What MsiProcessMessage answers (IDOK and friends); 0 means the message was not handled."""
+
+    NONE = 0
+    OK = 1
+    CANCEL = 2
+    ABORT = 3
+    RETRY = 4
+    IGNORE = 5
+    YES = 6
+    NO = 7

@@ -10,12 +10,21 @@ from __future__ import annotations
 from typing import Any, Callable, overload
 
 from msica import _native
-from msica.enums import Condition, InstallMessage, RunMode
-from msica.errors import ConditionError, DeferredPropertyError, error_for
+from msica.enums import Condition, DialogResult, InstallMessage, InstallState, RunMode
+from msica.errors import (
+    ConditionError,
+    DeferredPropertyError,
+    InstallUserExitError,
+    error_for,
+)
 
 ERROR_SUCCESS = 0
 ERROR_DISK_FULL = 112
 ERROR_MORE_DATA = 234
+ERROR_FUNCTION_FAILED = 1627
+
+_INSTALL_STATES = frozenset(int(state) for state in InstallState)
+_DIALOG_RESULTS = frozenset(int(result) for result in DialogResult)
 
 DEFERRED_PROPERTIES = frozenset({"CustomActionData", "ProductCode", "UserSID"})
 """The properties the engine answers in deferred, rollback and commit actions."""
@@ -204,7 +213,49 @@ class Session:
         _check(code, "MsiVerifyDiskSpace", self.handle)
         return True
 
+    @property
+    def features(self) -> _States:
+        """``features["Name"]``: a feature's installed and requested state
+        (MsiGetFeatureStateW), and ``.request(state)`` (MsiSetFeatureStateW)."""
+        return _States(self, "Feature")
+
+    @property
+    def components(self) -> _States:
+        """``components["Name"]``: a component's installed and requested state
+        (MsiGetComponentStateW), and ``.request(state)`` (MsiSetComponentStateW)."""
+        return _States(self, "Component")
+
     # messages -------------------------------------------------------------------
+
+    def message(self, kind: InstallMessage, template: str, *fields: str | int,
+                flags: int = 0) -> DialogResult:
+        """Send a message to the engine and its UI, and return its answer (MsiProcessMessage).
+
+        ``template`` is the record's field 0 ([1], [2]... refer to ``fields``);
+        ``flags`` are ORed into the message type (MB_* buttons and icons). When
+        the user cancels (IDCANCEL for a message that offers Cancel), this
+        raises :class:`~msica.errors.InstallUserExitError`, and the action
+        returns 1602 unless it catches it.
+        """
+        _, lib = _native.msi()
+        record = lib.MsiCreateRecord(len(fields))
+        try:
+            lib.MsiRecordSetStringW(record, 0, template)
+            for index, value in enumerate(fields, start=1):
+                if isinstance(value, int):
+                    lib.MsiRecordSetInteger(record, index, value)
+                else:
+                    lib.MsiRecordSetStringW(record, index, value)
+            answer = int(lib.MsiProcessMessage(self.handle, int(kind) | flags, record))
+        finally:
+            lib.MsiCloseHandle(record)
+        if answer == -1:
+            raise error_for(ERROR_FUNCTION_FAILED, "MsiProcessMessage",
+                            _last_error_text(self.handle))
+        if answer == DialogResult.CANCEL:
+            raise InstallUserExitError(1602, "MsiProcessMessage", "the user cancelled")
+        return DialogResult(answer) if answer in _DIALOG_RESULTS else DialogResult.NONE
+
 
     def log(self, message: Any) -> None:
         """Write one line into the installer's log (MsiProcessMessage, INFO).
@@ -217,22 +268,64 @@ class Session:
         self._info(prefix + str(message))
 
     def _info(self, text: str) -> int:
-        _, lib = _native.msi()
         if _native.under_wine():
             text = _escape_brackets(text)
-        record = lib.MsiCreateRecord(1)
-        try:
-            lib.MsiRecordSetStringW(record, 0, "[1]")
-            lib.MsiRecordSetStringW(record, 1, text)
-            return int(lib.MsiProcessMessage(self.handle, InstallMessage.INFO, record))
-        finally:
-            lib.MsiCloseHandle(record)
+        return int(self.message(InstallMessage.INFO, "[1]", text))
 
 
 def _escape_brackets(text: str) -> str:
     """Wine formats record fields again when it logs them ("[x]" becomes property x);
     Windows does not. The escapes [\\[] and [\\]] survive that second pass as brackets."""
     return "".join("[\\" + c + "]" if c in "[]" else c for c in text)
+
+
+class ItemState:
+    """The state of one feature or component, as the engine holds it now."""
+
+    def __init__(self, states: _States, name: str, installed: InstallState,
+                 requested: InstallState) -> None:
+        self._states = states
+        self.name = name
+        self.installed = installed
+        """Its state before this install (INSTALLSTATE)."""
+        self.requested = requested
+        """The state this install will leave it in; UNKNOWN when no change is requested."""
+
+    def __repr__(self) -> str:
+        return (f"<{self._states.kind} {self.name}: installed={self.installed.name} "
+                f"requested={self.requested.name}>")
+
+    def request(self, state: InstallState) -> None:
+        """Ask for ``state`` at the end of this install (MsiSet{Feature,Component}StateW)."""
+        self._states.request(self.name, state)
+
+
+class _States:
+    """``session.features`` and ``session.components``: lookups by name."""
+
+    def __init__(self, session: Session, kind: str) -> None:
+        self._session = session
+        self.kind = kind
+
+    def __getitem__(self, name: str) -> ItemState:
+        ffi, lib = _native.msi()
+        installed = ffi.new("int *")
+        action = ffi.new("int *")
+        get = lib.MsiGetFeatureStateW if self.kind == "Feature" else lib.MsiGetComponentStateW
+        function = f"MsiGet{self.kind}StateW"
+        _check(get(self._session.handle, name, installed, action), function,
+               self._session.handle)
+        return ItemState(self, name, _state(installed[0]), _state(action[0]))
+
+    def request(self, name: str, state: InstallState) -> None:
+        _, lib = _native.msi()
+        set_ = lib.MsiSetFeatureStateW if self.kind == "Feature" else lib.MsiSetComponentStateW
+        _check(set_(self._session.handle, name, int(state)), f"MsiSet{self.kind}StateW",
+               self._session.handle)
+
+
+def _state(value: int) -> InstallState:
+    return InstallState(value) if value in _INSTALL_STATES else InstallState.UNKNOWN
 
 
 def _get_string(call: Callable[[Any, Any], int], function: str, handle: int) -> str:

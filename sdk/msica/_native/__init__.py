@@ -40,6 +40,14 @@ UINT __stdcall MsiSetTargetPathW(MSIHANDLE hInstall, const wchar_t *szFolder,
 UINT __stdcall MsiGetSourcePathW(MSIHANDLE hInstall, const wchar_t *szFolder,
                                  wchar_t *szPathBuf, DWORD *pcchPathBuf);
 UINT __stdcall MsiVerifyDiskSpace(MSIHANDLE hInstall);
+UINT __stdcall MsiGetFeatureStateW(MSIHANDLE hInstall, const wchar_t *szFeature,
+                                   int *piInstalled, int *piAction);
+UINT __stdcall MsiSetFeatureStateW(MSIHANDLE hInstall, const wchar_t *szFeature, int iState);
+UINT __stdcall MsiGetComponentStateW(MSIHANDLE hInstall, const wchar_t *szComponent,
+                                     int *piInstalled, int *piAction);
+UINT __stdcall MsiSetComponentStateW(MSIHANDLE hInstall, const wchar_t *szComponent,
+                                     int iState);
+UINT __stdcall MsiRecordSetInteger(MSIHANDLE hRecord, UINT iField, int iValue);
 const char *wine_get_version(void);
 """
 
