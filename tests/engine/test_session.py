@@ -3,7 +3,9 @@ tests/fixtures/session_api, which reports what it got through properties."""
 
 from __future__ import annotations
 
+import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +16,11 @@ from tests.helpers import FIXTURES, wixl_msi
 
 pytestmark = pytest.mark.engine
 
+# Where the Explore action retargets INSTALLDIR (C:\msica custom target\).
+CUSTOM_TARGET = (
+    Path(os.environ.get("WINEPREFIX", Path.home() / ".wine")) / "drive_c" / "msica custom target"
+)
+
 
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> runner.InstallResult:
@@ -22,6 +29,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> runner.InstallResult:
     dll = builder.build(project, config.load(project))[0].dll
     wxs.write(dll, project / "actions.wxi")
     msi = wixl_msi(project / "product.wxs", project / "session.msi")
+    shutil.rmtree(CUSTOM_TARGET, ignore_errors=True)  # left by an earlier run
     return runner.install(msi, log_path=project / "session.log", timeout=120)
 
 
@@ -72,3 +80,18 @@ def test_deferred_action_is_guarded(installed: runner.InstallResult) -> None:
     assert len(refused) == 1, lines
     assert "not INSTALLDIR" in refused[0]
     assert "session['CustomActionData']" in refused[0]
+
+
+def test_features_components_and_messages(installed: runner.InstallResult) -> None:
+    # A first install: nothing was installed; CostFinalize asked for LOCAL.
+    assert _api(installed, "MAIN") == "ABSENT>LOCAL"
+    assert _api(installed, "COMPONENT") == "ABSENT>LOCAL"
+    assert _api(installed, "EXTRA") == "ABSENT"
+    assert "message one and 2" in installed.log.action("Explore").lines
+    assert _api(installed, "ANSWER") in ("NONE", "OK")
+
+
+def test_requests_reach_the_disk(installed: runner.InstallResult) -> None:
+    """The retargeted folder was made; the folder of the feature asked absent was not."""
+    assert CUSTOM_TARGET.is_dir()
+    assert not (CUSTOM_TARGET / "extra").exists()
