@@ -16,16 +16,21 @@ the Windows Installer engine calls like any C custom action::
 from __future__ import annotations
 
 from msica.actions import Action, custom_action
+from msica.database import Database, View
 from msica.enums import ActionResult
 from msica.errors import InstallerError, MsicaError
+from msica.record import Record
 from msica.session import Session
 
 __all__ = [
     "Action",
     "ActionResult",
+    "Database",
     "InstallerError",
     "MsicaError",
+    "Record",
     "Session",
+    "View",
     "__version__",
     "custom_action",
 ]

@@ -7,9 +7,10 @@ written into the installer's log (MsiProcessMessage with INSTALLMESSAGE_INFO).
 
 from __future__ import annotations
 
-from typing import Any, Callable, overload
+from typing import Any, overload
 
 from msica import _native
+from msica.database import Database
 from msica.enums import Condition, DialogResult, InstallMessage, InstallState, RunMode
 from msica.errors import (
     ConditionError,
@@ -18,9 +19,7 @@ from msica.errors import (
     error_for,
 )
 
-ERROR_SUCCESS = 0
 ERROR_DISK_FULL = 112
-ERROR_MORE_DATA = 234
 ERROR_FUNCTION_FAILED = 1627
 
 _INSTALL_STATES = frozenset(int(state) for state in InstallState)
@@ -29,7 +28,6 @@ _DIALOG_RESULTS = frozenset(int(result) for result in DialogResult)
 DEFERRED_PROPERTIES = frozenset({"CustomActionData", "ProductCode", "UserSID"})
 """The properties the engine answers in deferred, rollback and commit actions."""
 
-_FIRST_BUFFER = 256
 
 
 class Session:
@@ -63,7 +61,7 @@ class Session:
                 "session['CustomActionData'], or read the value in an immediate action"
             )
         _, lib = _native.msi()
-        return _get_string(
+        return _native.get_string(
             lambda buffer, size: lib.MsiGetPropertyW(self.handle, name, buffer, size),
             "MsiGetPropertyW", self.handle,
         )
@@ -76,7 +74,7 @@ class Session:
                 f"write str(value) to store {value!r}"
             )
         _, lib = _native.msi()
-        _check(lib.MsiSetPropertyW(self.handle, name, value or ""), "MsiSetPropertyW",
+        _native.check(lib.MsiSetPropertyW(self.handle, name, value or ""), "MsiSetPropertyW",
                self.handle)
 
     def __delitem__(self, name: str) -> None:
@@ -118,7 +116,7 @@ class Session:
     def set_mode(self, mode: RunMode, state: bool) -> None:
         """Set a run mode the engine lets actions set, e.g. REBOOT_AT_END (MsiSetMode)."""
         _, lib = _native.msi()
-        _check(lib.MsiSetMode(self.handle, int(mode), int(state)), "MsiSetMode", self.handle)
+        _native.check(lib.MsiSetMode(self.handle, int(mode), int(state)), "MsiSetMode", self.handle)
 
     @property
     def in_script(self) -> bool:
@@ -141,9 +139,9 @@ class Session:
         _, lib = _native.msi()
         record = lib.MsiCreateRecord(0)
         try:
-            _check(lib.MsiRecordSetStringW(record, 0, text), "MsiRecordSetStringW",
+            _native.check(lib.MsiRecordSetStringW(record, 0, text), "MsiRecordSetStringW",
                    self.handle)
-            return _get_string(
+            return _native.get_string(
                 lambda buffer, size: lib.MsiFormatRecordW(self.handle, record, buffer, size),
                 "MsiFormatRecordW", self.handle,
             )
@@ -165,17 +163,17 @@ class Session:
     def do_action(self, action: str) -> None:
         """Run a standard or custom action now (MsiDoActionW); its failure raises."""
         _, lib = _native.msi()
-        _check(lib.MsiDoActionW(self.handle, action), "MsiDoActionW", self.handle)
+        _native.check(lib.MsiDoActionW(self.handle, action), "MsiDoActionW", self.handle)
 
     def set_install_level(self, level: int) -> None:
         """Set the install level that selects features (MsiSetInstallLevel)."""
         _, lib = _native.msi()
-        _check(lib.MsiSetInstallLevel(self.handle, level), "MsiSetInstallLevel", self.handle)
+        _native.check(lib.MsiSetInstallLevel(self.handle, level), "MsiSetInstallLevel", self.handle)
 
     def target_path(self, directory: str) -> str:
         """Where the Directory table's ``directory`` will be installed (MsiGetTargetPathW)."""
         _, lib = _native.msi()
-        return _get_string(
+        return _native.get_string(
             lambda buffer, size: lib.MsiGetTargetPathW(self.handle, directory, buffer, size),
             "MsiGetTargetPathW", self.handle,
         )
@@ -183,13 +181,13 @@ class Session:
     def set_target_path(self, directory: str, path: str) -> None:
         """Install ``directory`` (and the folders under it) at ``path`` (MsiSetTargetPathW)."""
         _, lib = _native.msi()
-        _check(lib.MsiSetTargetPathW(self.handle, directory, path), "MsiSetTargetPathW",
+        _native.check(lib.MsiSetTargetPathW(self.handle, directory, path), "MsiSetTargetPathW",
                self.handle)
 
     def source_path(self, directory: str) -> str:
         """Where the files of ``directory`` come from (MsiGetSourcePathW)."""
         _, lib = _native.msi()
-        return _get_string(
+        return _native.get_string(
             lambda buffer, size: lib.MsiGetSourcePathW(self.handle, directory, buffer, size),
             "MsiGetSourcePathW", self.handle,
         )
@@ -210,8 +208,13 @@ class Session:
         code = lib.MsiVerifyDiskSpace(self.handle)
         if code == ERROR_DISK_FULL:
             return False
-        _check(code, "MsiVerifyDiskSpace", self.handle)
+        _native.check(code, "MsiVerifyDiskSpace", self.handle)
         return True
+
+    @property
+    def database(self) -> Database:
+        """The database of this install (MsiGetActiveDatabase); close it, or use ``with``."""
+        return Database.of(self)
 
     @property
     def features(self) -> _States:
@@ -251,7 +254,7 @@ class Session:
             lib.MsiCloseHandle(record)
         if answer == -1:
             raise error_for(ERROR_FUNCTION_FAILED, "MsiProcessMessage",
-                            _last_error_text(self.handle))
+                            _native.last_error_text(self.handle))
         if answer == DialogResult.CANCEL:
             raise InstallUserExitError(1602, "MsiProcessMessage", "the user cancelled")
         return DialogResult(answer) if answer in _DIALOG_RESULTS else DialogResult.NONE
@@ -313,60 +316,16 @@ class _States:
         action = ffi.new("int *")
         get = lib.MsiGetFeatureStateW if self.kind == "Feature" else lib.MsiGetComponentStateW
         function = f"MsiGet{self.kind}StateW"
-        _check(get(self._session.handle, name, installed, action), function,
+        _native.check(get(self._session.handle, name, installed, action), function,
                self._session.handle)
         return ItemState(self, name, _state(installed[0]), _state(action[0]))
 
     def request(self, name: str, state: InstallState) -> None:
         _, lib = _native.msi()
         set_ = lib.MsiSetFeatureStateW if self.kind == "Feature" else lib.MsiSetComponentStateW
-        _check(set_(self._session.handle, name, int(state)), f"MsiSet{self.kind}StateW",
+        _native.check(set_(self._session.handle, name, int(state)), f"MsiSet{self.kind}StateW",
                self._session.handle)
 
 
 def _state(value: int) -> InstallState:
     return InstallState(value) if value in _INSTALL_STATES else InstallState.UNKNOWN
-
-
-def _get_string(call: Callable[[Any, Any], int], function: str, handle: int) -> str:
-    """The text an MSI function returns through a buffer and a character count.
-
-    ``call(buffer, size)`` runs the function. The count goes in as the
-    buffer's capacity (with the null) and comes back as the length without
-    it; on ERROR_MORE_DATA the buffer grows to that length and the call is
-    repeated.
-    """
-    ffi, _ = _native.msi()
-    size = ffi.new("DWORD *")
-    capacity = _FIRST_BUFFER
-    while True:
-        buffer = ffi.new("wchar_t[]", capacity)
-        size[0] = capacity
-        code = call(buffer, size)
-        if code != ERROR_MORE_DATA:
-            break
-        capacity = max(size[0] + 1, capacity * 2)
-    _check(code, function, handle)
-    return str(ffi.string(buffer, size[0]))
-
-
-def _last_error_text(handle: int) -> str:
-    """The formatted text of MsiGetLastErrorRecord, or "" when there is none."""
-    _, lib = _native.msi()
-    record = lib.MsiGetLastErrorRecord()
-    if not record:
-        return ""
-    try:
-        return _get_string(
-            lambda buffer, size: lib.MsiFormatRecordW(handle, record, buffer, size),
-            "MsiFormatRecordW", 0,
-        )
-    except Exception:  # the error's own text could not be had: report the code alone
-        return ""
-    finally:
-        lib.MsiCloseHandle(record)
-
-
-def _check(code: int, function: str, handle: int) -> None:
-    if code != ERROR_SUCCESS:
-        raise error_for(code, function, _last_error_text(handle))

@@ -8,7 +8,13 @@ are parsed on first use.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
+
+from msica.errors import error_for
+
+ERROR_SUCCESS = 0
+ERROR_MORE_DATA = 234
+_FIRST_BUFFER = 256
 
 CDEF = """
 typedef unsigned long MSIHANDLE;
@@ -48,6 +54,25 @@ UINT __stdcall MsiGetComponentStateW(MSIHANDLE hInstall, const wchar_t *szCompon
 UINT __stdcall MsiSetComponentStateW(MSIHANDLE hInstall, const wchar_t *szComponent,
                                      int iState);
 UINT __stdcall MsiRecordSetInteger(MSIHANDLE hRecord, UINT iField, int iValue);
+UINT __stdcall MsiRecordGetFieldCount(MSIHANDLE hRecord);
+BOOL __stdcall MsiRecordIsNull(MSIHANDLE hRecord, UINT iField);
+int __stdcall MsiRecordGetInteger(MSIHANDLE hRecord, UINT iField);
+UINT __stdcall MsiRecordGetStringW(MSIHANDLE hRecord, UINT iField, wchar_t *szValueBuf,
+                                   DWORD *pcchValueBuf);
+MSIHANDLE __stdcall MsiGetActiveDatabase(MSIHANDLE hInstall);
+UINT __stdcall MsiDatabaseOpenViewW(MSIHANDLE hDatabase, const wchar_t *szQuery,
+                                    MSIHANDLE *phView);
+UINT __stdcall MsiViewExecute(MSIHANDLE hView, MSIHANDLE hRecord);
+UINT __stdcall MsiViewFetch(MSIHANDLE hView, MSIHANDLE *phRecord);
+UINT __stdcall MsiViewClose(MSIHANDLE hView);
+UINT __stdcall MsiViewGetColumnInfo(MSIHANDLE hView, int eColumnInfo, MSIHANDLE *phRecord);
+int __stdcall MsiDatabaseIsTablePersistentW(MSIHANDLE hDatabase, const wchar_t *szTableName);
+UINT __stdcall MsiGetSummaryInformationW(MSIHANDLE hDatabase, const wchar_t *szDatabasePath,
+                                         UINT uiUpdateCount, MSIHANDLE *phSummaryInfo);
+UINT __stdcall MsiSummaryInfoGetPropertyW(MSIHANDLE hSummaryInfo, UINT uiProperty,
+                                          UINT *puiDataType, int *piValue,
+                                          void *pftValue, wchar_t *szValueBuf,
+                                          DWORD *pcchValueBuf);
 const char *wine_get_version(void);
 """
 
@@ -111,3 +136,47 @@ def emit_module() -> str:
             ffi.emit_python_code(path)
         with open(path, encoding="utf-8") as generated:
             return generated.read()
+
+
+def get_string(call: Callable[[Any, Any], int], function: str, handle: int) -> str:
+    """The text an MSI function returns through a buffer and a character count.
+
+    ``call(buffer, size)`` runs the function. The count goes in as the
+    buffer's capacity (with the null) and comes back as the length without
+    it; on ERROR_MORE_DATA the buffer grows to that length and the call is
+    repeated.
+    """
+    ffi, _ = msi()
+    size = ffi.new("DWORD *")
+    capacity = _FIRST_BUFFER
+    while True:
+        buffer = ffi.new("wchar_t[]", capacity)
+        size[0] = capacity
+        code = call(buffer, size)
+        if code != ERROR_MORE_DATA:
+            break
+        capacity = max(size[0] + 1, capacity * 2)
+    check(code, function, handle)
+    return str(ffi.string(buffer, size[0]))
+
+
+def last_error_text(handle: int) -> str:
+    """The formatted text of MsiGetLastErrorRecord, or "" when there is none."""
+    _, lib = msi()
+    record = lib.MsiGetLastErrorRecord()
+    if not record:
+        return ""
+    try:
+        return get_string(
+            lambda buffer, size: lib.MsiFormatRecordW(handle, record, buffer, size),
+            "MsiFormatRecordW", 0,
+        )
+    except Exception:  # the error's own text could not be had: report the code alone
+        return ""
+    finally:
+        lib.MsiCloseHandle(record)
+
+
+def check(code: int, function: str, handle: int) -> None:
+    if code != ERROR_SUCCESS:
+        raise error_for(code, function, last_error_text(handle))
