@@ -95,3 +95,19 @@ def test_requests_reach_the_disk(installed: runner.InstallResult) -> None:
     """The retargeted folder was made; the folder of the feature asked absent was not."""
     assert CUSTOM_TARGET.is_dir()
     assert not (CUSTOM_TARGET / "extra").exists()
+
+
+def test_database_queries_and_temporary_rows(installed: runner.InstallResult) -> None:
+    props = installed.log.properties
+    assert props["DB_ROWS"] == "'ProductName', 'msica session test'"
+    assert props["DB_TABLES"] == "Feature,Property"
+    assert props["DB_HAS"] == "(True, False, True, False)"
+    assert props["DB_FEATURES"] == "'Extra', 1 | 'Main', 1"  # Level is an integer column
+    # wixl writes the product name as the subject, page count 500 (the InstallerVersion),
+    # and a package code GUID as the revision number.
+    assert props["DB_SUMMARY"] == "msica session test|500|38"
+    # Rows a former action inserted as TEMPORARY are there for a later one.
+    assert props["DB_READ_BACK"] == (
+        "'TEMP_ONE', 'it\\'s; a \"value\" = 1' | 'TEMP_TWO', 'second'"
+    )
+    assert installed.log.action("ReadBack").return_value == 1
