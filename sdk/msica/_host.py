@@ -12,7 +12,7 @@ import importlib
 import io
 import sys
 
-from msica.actions import ActionFunction, registered
+from msica.actions import Action, ActionFunction, registered
 from msica.enums import ActionResult
 from msica.errors import InstallUserExitError
 from msica.session import Session
@@ -60,7 +60,9 @@ def dispatch(entry: str, handle: int) -> int:
     global _current
     session = Session(handle, action=entry)
     try:
-        function = _resolve(entry)
+        action, function = _resolve(entry)
+        if action.hide_target:
+            session = Session(handle, action=entry, hide_data=True)
         _bridge_logging()
         with _LogStream(session) as out:
             saved = sys.stdout, sys.stderr, _current
@@ -82,7 +84,7 @@ def dispatch(entry: str, handle: int) -> int:
         return int(ActionResult.FAILURE)
 
 
-def _resolve(entry: str) -> ActionFunction:
+def _resolve(entry: str) -> tuple[Action, ActionFunction]:
     """The function behind ``entry``, importing the module that defines it."""
     modules = _payload_modules()
     if entry == "CustomAction" and entry not in modules:
@@ -104,7 +106,7 @@ def _resolve(entry: str) -> ActionFunction:
         raise LookupError(
             f"module {module} no longer defines action {entry!r}; rebuild the DLL"
         )
-    return found[1]
+    return found
 
 
 def _payload_modules() -> dict[str, str]:

@@ -33,12 +33,15 @@ DEFERRED_PROPERTIES = frozenset({"CustomActionData", "ProductCode", "UserSID"})
 class Session:
     """An installer session: ``session["NAME"]`` reads and writes properties."""
 
-    def __init__(self, handle: int, *, action: str = "") -> None:
+    def __init__(self, handle: int, *, action: str = "", hide_data: bool = False) -> None:
         self.handle = handle
         """The MSIHANDLE of the install, as the engine passed it."""
         self.action = action
         """The name of the custom action being run."""
         self._in_script: bool | None = None
+        self._hide_data = hide_data
+        self._secrets: set[str] | None = None
+        self._hidden_names: frozenset[str] = frozenset()
 
     def __repr__(self) -> str:
         return f"Session(handle={self.handle}, action={self.action!r})"
@@ -60,6 +63,9 @@ class Session:
                 "immediate step sequenced before it (a type 51 action), and read "
                 "session['CustomActionData'], or read the value in an immediate action"
             )
+        return self._read(name)
+
+    def _read(self, name: str) -> str:
         _, lib = _native.msi()
         return _native.get_string(
             lambda buffer, size: lib.MsiGetPropertyW(self.handle, name, buffer, size),
@@ -75,7 +81,9 @@ class Session:
             )
         _, lib = _native.msi()
         _native.check(lib.MsiSetPropertyW(self.handle, name, value or ""), "MsiSetPropertyW",
-               self.handle)
+                      self.handle)
+        if value and name in self._secret_names():
+            self._secret_values().add(value)
 
     def __delitem__(self, name: str) -> None:
         """Remove property ``name``: the engine treats an empty value as not set."""
@@ -270,7 +278,33 @@ class Session:
         prefix = f"msica[{self.action}] " if self.action else "msica: "
         self._info(prefix + str(message))
 
+    def redact(self, text: str) -> str:
+        """``text`` with every secret value replaced by ``******``: the values of the
+        properties listed in MsiHiddenProperties and, for an action declared with
+        ``hide_target=True``, its CustomActionData. Everything msica logs goes
+        through this."""
+        for secret in sorted(self._secret_values(), key=len, reverse=True):
+            text = text.replace(secret, "******")
+        return text
+
+    def _secret_names(self) -> frozenset[str]:
+        self._secret_values()
+        return self._hidden_names
+
+    def _secret_values(self) -> set[str]:
+        if self._secrets is None:
+            self._secrets = set()
+            if not self.in_script:  # deferred actions cannot read MsiHiddenProperties
+                listed = self._read("MsiHiddenProperties")
+                self._hidden_names = frozenset(n.strip() for n in listed.split(";") if n.strip())
+                self._secrets.update(self._read(name) for name in self._hidden_names)
+            if self._hide_data:
+                self._secrets.add(self._read("CustomActionData"))
+            self._secrets.discard("")
+        return self._secrets
+
     def _info(self, text: str) -> int:
+        text = self.redact(text)
         if _native.under_wine():
             text = _escape_brackets(text)
         return int(self.message(InstallMessage.INFO, "[1]", text))
