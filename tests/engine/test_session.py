@@ -3,6 +3,7 @@ tests/fixtures/session_api, which reports what it got through properties."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 from pathlib import Path
@@ -15,6 +16,8 @@ from msica.testing import runner
 from tests.helpers import FIXTURES, wixl_msi
 
 pytestmark = pytest.mark.engine
+
+SECRET = "Sup3r-S3cret-Value"
 
 # Where the Explore action retargets INSTALLDIR (C:\msica custom target\).
 CUSTOM_TARGET = (
@@ -30,7 +33,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> runner.InstallResult:
     wxs.write(dll, project / "actions.wxi")
     msi = wixl_msi(project / "product.wxs", project / "session.msi")
     shutil.rmtree(CUSTOM_TARGET, ignore_errors=True)  # left by an earlier run
-    return runner.install(msi, log_path=project / "session.log", timeout=120)
+    return runner.install(msi, {"PASSWORD": SECRET}, log_path=project / "session.log",
+                          timeout=120)
 
 
 def _api(result: runner.InstallResult, key: str) -> str:
@@ -111,3 +115,17 @@ def test_database_queries_and_temporary_rows(installed: runner.InstallResult) ->
         "'TEMP_ONE', 'it\\'s; a \"value\" = 1' | 'TEMP_TWO', 'second'"
     )
     assert installed.log.action("ReadBack").return_value == 1
+
+
+def test_hidden_values_never_reach_msica_lines(installed: runner.InstallResult) -> None:
+    lines = installed.log.msica_lines
+    assert installed.log.properties["PASSWORD_SHA"] == hashlib.sha256(SECRET.encode()).hexdigest()
+    assert not [line for line in lines if SECRET in line]
+    text = "\n".join(lines)
+    for expected in (
+        "msica[UseSecret] the password is ******",
+        "msica[UseSecret] printed ******",
+        "ValueError: rejected ******",
+        "msica[HiddenDeferred] deferred got ******",  # the whole data is hidden
+    ):
+        assert expected in text, text
