@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, overload
 
-from msica import _native
+from msica import _native, customactiondata
 from msica.database import Database
 from msica.enums import Condition, DialogResult, InstallMessage, InstallState, RunMode
 from msica.errors import (
@@ -103,6 +103,14 @@ class Session:
         """The value of property ``name``, or ``default`` when it is empty or not set."""
         value = self[name]
         return value if value != "" else default
+
+    @property
+    def custom_action_data(self) -> dict[str, str]:
+        """The CustomActionData property as a mapping (see :mod:`msica.customactiondata`).
+
+        The raw text stays readable as ``session["CustomActionData"]``.
+        """
+        return customactiondata.decode(self["CustomActionData"])
 
     @property
     def product_code(self) -> str:
