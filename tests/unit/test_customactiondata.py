@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from msica.customactiondata import decode, encode
@@ -29,6 +29,7 @@ KEYS = st.from_regex(r"[A-Za-z0-9_.\-]+", fullmatch=True)
 VALUES = st.text(alphabet=st.sampled_from(list(";=<>\\ \nab")) | st.characters()) | st.text()
 
 
+@settings(deadline=None)  # correctness, not speed: CI machines are slow at times
 @given(st.dictionaries(KEYS, VALUES))
 def test_every_mapping_round_trips_and_never_shows_the_engine_separator(
     data: dict[str, str],
