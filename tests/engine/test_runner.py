@@ -187,7 +187,7 @@ def test_timeout_kills_the_engine_and_its_action_server(msi: Path, tmp_path: Pat
                     msi,
                     {"SLEEP": "1"},
                     log_path=tmp_path / "sleep.log",
-                    timeout=8,
+                    timeout=25,  # room for a slow Wine start; the action sleeps ten minutes
                     env={"MSICA_TEST_TOKEN": token},
                 )
             )
