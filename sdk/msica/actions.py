@@ -210,8 +210,3 @@ def custom_action(
 def registered(name: str) -> tuple[Action, ActionFunction] | None:
     """The action registered under ``name`` by an imported module, if any."""
     return _registry.get(name)
-
-
-def registered_names() -> list[str]:
-    """Names of every action registered so far, sorted."""
-    return sorted(_registry)

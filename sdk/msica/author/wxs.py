@@ -36,12 +36,6 @@ from msica.errors import AuthorError, BuildError
 WIX3_NAMESPACE = "http://schemas.microsoft.com/wix/2006/wi"
 STYLES = ("include", "fragment")
 
-_EXECUTE = {
-    "immediate": "immediate",
-    "deferred": "deferred",
-    "rollback": "rollback",
-    "commit": "commit",
-}
 _DEFAULT_ANCHOR = {"immediate": "CostFinalize", "deferred": "InstallInitialize"}
 
 # "Suggested InstallExecuteSequence" numbers of the standard actions.
@@ -157,7 +151,7 @@ def _custom_action(action: dict[str, Any], key: str) -> str:
         f"Id={quoteattr(action['name'])}",
         f"BinaryKey={quoteattr(key)}",
         f"DllEntry={quoteattr(action['name'])}",
-        f"Execute={quoteattr(_EXECUTE[action['execute']])}",
+        f"Execute={quoteattr(action['execute'])}",  # msica's names are WiX's
         f'Impersonate="{"yes" if action["impersonate"] else "no"}"',
         f'Return="{_return_attribute(action)}"',
     ]
