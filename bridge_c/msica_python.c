@@ -100,8 +100,6 @@ int msica_python_load(MSIHANDLE install, const wchar_t *dir, int major, int mino
     wchar_t path[MSICA_PATH_CAP];
 
     memset(py, 0, sizeof(*py));
-    if (msica_python_refuse_other(install, dir, major, minor) != 0)
-        return -1;
     _snwprintf(runtime_name, 32, L"python%d%d.dll", major, minor);
     _snwprintf(path, MSICA_PATH_CAP, L"%ls\\%ls", dir, runtime_name);
     py->runtime = LoadLibraryExW(path, NULL, LOAD_WITH_ALTERED_SEARCH_PATH);

@@ -55,8 +55,9 @@ struct msica_python {
 };
 
 /* Loads pythonXY.dll and python3.dll from `dir` (or finds them loaded by an
- * earlier call in this process) and fills `py`. Refuses a different runtime
- * already loaded in the process. 0 or -1 (logged, naming the symbol). */
+ * earlier call in this process) and fills `py`. The caller has refused a
+ * different runtime first (msica_python_refuse_other). 0 or -1 (logged,
+ * naming the symbol). */
 int msica_python_load(MSIHANDLE install, const wchar_t *dir, int major, int minor,
                       struct msica_python *py);
 
