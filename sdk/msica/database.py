@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from msica import _native
-from msica.enums import Condition
+from msica.enums import Condition, ViewModify
 from msica.errors import FunctionFailedError
 from msica.record import Field, Handle, Record
 
@@ -54,6 +54,25 @@ class View(Handle):
                 return
             _native.check(code, "MsiViewFetch", 0)
             yield Record(int(handle[0]))
+
+    def modify(self, mode: ViewModify, record: Record) -> None:
+        """Apply ``record`` to the view's table (MsiViewModify). Inside an action only
+        temporary rows can change; the helpers below name the usual modes."""
+        _, lib = _native.msi()
+        _native.check(lib.MsiViewModify(self.handle, int(mode), record.handle),
+                      "MsiViewModify", 0)
+
+    def insert_temporary(self, record: Record) -> None:
+        """Add ``record`` as a row that lasts for this install (MSIMODIFY_INSERT_TEMPORARY)."""
+        self.modify(ViewModify.INSERT_TEMPORARY, record)
+
+    def update(self, record: Record) -> None:
+        """Write back a fetched ``record`` whose fields were changed (MSIMODIFY_UPDATE)."""
+        self.modify(ViewModify.UPDATE, record)
+
+    def delete(self, record: Record) -> None:
+        """Remove the row a fetched ``record`` came from (MSIMODIFY_DELETE)."""
+        self.modify(ViewModify.DELETE, record)
 
     def close(self) -> None:
         """End the query (MsiViewClose) and give the handle back."""

@@ -97,3 +97,21 @@ class DialogResult(enum.IntEnum):
     IGNORE = 5
     YES = 6
     NO = 7
+
+
+class ViewModify(enum.IntEnum):
+    """What MsiViewModify does with a record (MSIMODIFY)."""
+
+    SEEK = -1
+    REFRESH = 0
+    INSERT = 1
+    UPDATE = 2
+    ASSIGN = 3
+    REPLACE = 4
+    MERGE = 5
+    DELETE = 6
+    INSERT_TEMPORARY = 7
+    VALIDATE = 8
+    VALIDATE_NEW = 9
+    VALIDATE_FIELD = 10
+    VALIDATE_DELETE = 11

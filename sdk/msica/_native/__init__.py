@@ -65,6 +65,7 @@ UINT __stdcall MsiDatabaseOpenViewW(MSIHANDLE hDatabase, const wchar_t *szQuery,
 UINT __stdcall MsiViewExecute(MSIHANDLE hView, MSIHANDLE hRecord);
 UINT __stdcall MsiViewFetch(MSIHANDLE hView, MSIHANDLE *phRecord);
 UINT __stdcall MsiViewClose(MSIHANDLE hView);
+UINT __stdcall MsiViewModify(MSIHANDLE hView, int eModifyMode, MSIHANDLE hRecord);
 UINT __stdcall MsiViewGetColumnInfo(MSIHANDLE hView, int eColumnInfo, MSIHANDLE *phRecord);
 int __stdcall MsiDatabaseIsTablePersistentW(MSIHANDLE hDatabase, const wchar_t *szTableName);
 UINT __stdcall MsiGetSummaryInformationW(MSIHANDLE hDatabase, const wchar_t *szDatabasePath,
