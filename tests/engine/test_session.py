@@ -71,7 +71,7 @@ def _api(result: runner.InstallResult, key: str) -> str:
 
 
 def test_immediate_action_sees_the_running_install(installed: runner.InstallResult) -> None:
-    assert installed.exit_code == 0, installed.log.msica_lines
+    assert installed.succeeded, installed.log.msica_lines
     assert _api(installed, "SCHEDULED") == "False"
     assert _api(installed, "IN_SCRIPT") == "False"
     assert _api(installed, "LANGUAGE") == "1033"
@@ -144,6 +144,16 @@ def test_database_queries_and_temporary_rows(installed: runner.InstallResult) ->
         "'TEMP_ONE', 'it\\'s; a \"value\" = 1' | 'TEMP_TWO', 'second'"
     )
     assert installed.log.action("ReadBack").return_value == 1
+    # ReadBack then updated one through a record, deleted one with SQL and
+    # inserted one through the view; a third action sees exactly that.
+    assert props["DB_READ_AGAIN"] == "'TEMP_THREE', 'third' | 'TEMP_TWO', 'second, updated'"
+
+
+def test_user_sid_and_a_run_mode_the_action_sets(installed: runner.InstallResult) -> None:
+    assert installed.log.properties["SEEN_USER_SID"] == "True"
+    assert installed.log.properties["REBOOT_MODE"] == "True"
+    # The engine heard it: success, reboot required (ERROR_SUCCESS_REBOOT_REQUIRED).
+    assert installed.exit_code == 3010
 
 
 def test_hidden_values_never_reach_msica_lines(installed: runner.InstallResult) -> None:
