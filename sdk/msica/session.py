@@ -228,6 +228,12 @@ class Session:
         return True
 
     @property
+    def progress(self) -> Progress:
+        """The installer's progress bar: ``add_ticks`` from an immediate action,
+        ``report`` from a deferred one (MsiProcessMessage, INSTALLMESSAGE_PROGRESS)."""
+        return Progress(self)
+
+    @property
     def database(self) -> Database:
         """The database of this install (MsiGetActiveDatabase); close it, or use ``with``."""
         return Database.of(self)
@@ -322,6 +328,29 @@ def _escape_brackets(text: str) -> str:
     """Wine formats record fields again when it logs them ("[x]" becomes property x);
     Windows does not. The escapes [\\[] and [\\]] survive that second pass as brackets."""
     return "".join("[\\" + c + "]" if c in "[]" else c for c in text)
+
+
+class Progress:
+    """Progress messages (INSTALLMESSAGE_PROGRESS; field 1 says which kind)."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+
+    def add_ticks(self, ticks: int) -> None:
+        """Add ``ticks`` to the total the bar will run through; call it in the immediate
+        phase (before InstallFinalize runs the script) for the work a deferred action reports."""
+        self._send(3, ticks, 0)
+
+    def report(self, ticks: int) -> None:
+        """Move the bar forward by ``ticks`` (from a deferred action)."""
+        self._send(2, ticks, 0)
+
+    def ticks_per_action_data(self, ticks: int) -> None:
+        """Move the bar by ``ticks`` at each ACTION_DATA message this action sends."""
+        self._send(1, ticks, 1)
+
+    def _send(self, kind: int, ticks: int, flag: int) -> None:
+        self._session.message(InstallMessage.PROGRESS, "", kind, ticks, flag)
 
 
 class ItemState:
