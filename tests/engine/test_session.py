@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -15,7 +16,7 @@ from msica.author import wxs
 from msica.build import builder, config
 from msica.customactiondata import encode
 from msica.testing import runner
-from tests.helpers import FIXTURES, wixl_msi
+from tests.helpers import FIXTURES, REPO, windows_path, wine_command, wixl_msi, zig_cc
 
 pytestmark = pytest.mark.engine
 
@@ -175,3 +176,31 @@ def test_awkward_values_reach_a_deferred_action_intact(installed: runner.Install
     for key, value in AWKWARD_DATA.items():
         digest = hashlib.sha256(value.encode("utf-8")).hexdigest()
         assert f"msica[ReadData] data {key} {len(value)} {digest}" in lines, (key, lines)
+
+
+def test_progress_reaches_the_installer_ui(tmp_path: Path) -> None:
+    """Wine's verbose log has no progress messages, so a small program installs the
+    package with an external UI handler (MsiSetExternalUIW) and writes down what a
+    UI is sent."""
+    recorder = zig_cc(tmp_path, [REPO / "tests/engine/c/ui_recorder.c"],
+                      "-target", "x86_64-windows-gnu", "-municode", "-lmsi",
+                      output_name="ui_recorder.exe")
+    project = tmp_path / "session_api"
+    shutil.copytree(FIXTURES / "session_api", project)
+    dll = builder.build(project, config.load(project))[0].dll
+    wxs.write(dll, project / "actions.wxi")
+    (project / "data.wxi").write_text(DATA_WXI, encoding="utf-8")
+    msi = wixl_msi(project / "product.wxs", project / "progress.msi")
+    seen = tmp_path / "ui.txt"
+    done = subprocess.run(
+        [*wine_command(), str(recorder), windows_path(msi), windows_path(seen),
+         f"PASSWORD={SECRET}", "UNI=u"],
+        capture_output=True, timeout=120, env={**os.environ, "WINEDEBUG": "-all"},
+    )
+    # 3010 (reboot required, from set_mode) reaches Linux as its low 8 bits.
+    assert done.returncode == 3010 % 256, done.stderr
+    lines = seen.read_text(encoding="utf-8-sig").splitlines()
+    assert "0a000000 1: 3 2: 12345 3: 0 " in lines  # Explore added to the total
+    assert "0a000000 1: 1 2: 777 3: 1 " in lines  # ReadData: ticks per action data
+    assert "09000000 reading data" in lines
+    assert "0a000000 1: 2 2: 4321 3: 0 " in lines  # ReadData reported its ticks
