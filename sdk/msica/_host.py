@@ -86,6 +86,9 @@ def dispatch(entry: str, handle: int) -> int:
 
 def _resolve(entry: str) -> tuple[Action, ActionFunction]:
     """The function behind ``entry``, importing the module that defines it."""
+    setter = _data_setter(entry)
+    if setter is not None:
+        return setter
     modules = _payload_modules()
     if entry == "CustomAction" and entry not in modules:
         if len(modules) != 1:
@@ -107,6 +110,26 @@ def _resolve(entry: str) -> tuple[Action, ActionFunction]:
             f"module {module} no longer defines action {entry!r}; rebuild the DLL"
         )
     return found
+
+
+def _data_setter(entry: str) -> tuple[Action, ActionFunction] | None:
+    """The immediate action that encodes the ``uses`` properties of a deferred action
+    into its CustomActionData (the property named like it), if ``entry`` is one."""
+    try:
+        payload = importlib.import_module("_msica_payload")
+    except ImportError:
+        return None
+    target = getattr(payload, "DATA_SETTERS", {}).get(entry)
+    if target is None:
+        return None
+    name, uses = target
+
+    def fill(session: Session) -> None:
+        from msica import customactiondata
+
+        session[name] = customactiondata.encode({used: session[used] for used in uses})
+
+    return Action(name=entry, function_name="fill"), fill
 
 
 def _payload_modules() -> dict[str, str]:

@@ -8,6 +8,7 @@ calls the DLL export of the same name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Callable, TypeVar, Union, overload
 
 from msica.enums import ActionResult
@@ -19,6 +20,12 @@ ActionFunction = Callable[["Session"], Union[ActionResult, int, None]]
 F = TypeVar("F", bound=ActionFunction)
 
 EXECUTE_MODES = ("immediate", "deferred", "rollback", "commit")
+
+DATA_SETTER_PREFIX = "MsicaData_"
+"""Name prefix of the immediate actions msica adds to fill a deferred action's data."""
+SLOT_NAME_LENGTH = 64
+"""The longest export name a shim slot holds; keep in step with CMakeLists.txt
+MSICA_SLOT_NAME_LENGTH (msica.build.exports renames slots within it)."""
 
 # CustomAction.Type bits (msidbCustomActionType*), see "Custom Action Types".
 TYPE_DLL_BINARY = 0x0001
@@ -52,7 +59,7 @@ class Action:
 
     OPTIONS = (
         "name", "execute", "impersonate", "check_return", "hide_target", "asynchronous",
-        "after", "before", "condition",
+        "after", "before", "condition", "uses",
     )
     """The keyword options of ``@custom_action`` (and of ``msica build``'s reading of it)."""
 
@@ -71,6 +78,7 @@ class Action:
         after: str | None = None,
         before: str | None = None,
         condition: str | None = None,
+        uses: Sequence[str] = (),
     ) -> None:
         self.name = name
         self.function_name = function_name
@@ -82,6 +90,7 @@ class Action:
         self.after = after
         self.before = before
         self.condition = condition
+        self.uses = tuple(uses)
         self._validate()
 
     def __repr__(self) -> str:
@@ -113,9 +122,27 @@ class Action:
             raise ValueError(
                 f"action {self.name}: rollback and commit actions cannot run asynchronously"
             )
+        if self.uses and self.execute == "immediate":
+            raise ValueError(
+                f"action {self.name}: uses= passes properties to a deferred, rollback or "
+                "commit action; an immediate action reads them itself"
+            )
+        for used in self.uses:
+            if not _is_action_name(used):
+                raise ValueError(f"action {self.name}: uses {used!r}, not a property name")
+        if self.uses and len(self.data_setter) > SLOT_NAME_LENGTH:
+            raise ValueError(
+                f"action {self.name}: its data setter {self.data_setter} is longer than "
+                f"{SLOT_NAME_LENGTH} characters; give the action a shorter name="
+            )
         for anchor in (self.after, self.before):
             if anchor is not None and not _is_action_name(anchor):
                 raise ValueError(f"action {self.name}: {anchor!r} is not an action name")
+
+    @property
+    def data_setter(self) -> str:
+        """The immediate action that fills this action's CustomActionData from ``uses``."""
+        return DATA_SETTER_PREFIX + self.name
 
     @property
     def type_number(self) -> int:
@@ -157,6 +184,7 @@ def custom_action(
     after: str | None = None,
     before: str | None = None,
     condition: str | None = None,
+    uses: Sequence[str] = (),
 ) -> Callable[[F], F]: ...
 
 
@@ -172,11 +200,16 @@ def custom_action(
     after: str | None = None,
     before: str | None = None,
     condition: str | None = None,
+    uses: Sequence[str] = (),
 ) -> F | Callable[[F], F]:
     """Declare ``function(session)`` a custom action.
 
     ``name`` is the action's name in the CustomAction table and the DLL
     export the engine calls (default: the function's name). ``execute``,
+    ``uses`` lists the properties a deferred, rollback or commit action needs:
+    ``msica wxs`` adds an immediate action (``MsicaData_<name>``, in the same
+    DLL) sequenced before it that encodes their values into its
+    CustomActionData, read back as ``session.custom_action_data``.
     ``impersonate``, ``check_return``, ``hide_target`` and ``asynchronous``
     (the engine goes on while the action runs, and waits for it at the end of
     the sequence, or not at all with ``check_return=False``) set the action's
@@ -197,6 +230,7 @@ def custom_action(
             after=after,
             before=before,
             condition=condition,
+            uses=uses,
         )
         _registry[action.name] = (action, fn)
         fn.msica_action = action  # type: ignore[attr-defined]

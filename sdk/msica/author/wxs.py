@@ -129,6 +129,8 @@ def render(
         indent += "    "
     lines.append(f"{indent}<Binary Id={quoteattr(key)} SourceFile={quoteattr(source_file)}/>")
     for action in info.actions:
+        if action.get("data_setter"):
+            lines.append(indent + _custom_action(_setter_of(action), key))
         lines.append(indent + _custom_action(action, key))
     lines.append(f"{indent}<InstallExecuteSequence>")
     for action, anchor in _placements(info.actions, numbered=style == "include"):
@@ -160,6 +162,14 @@ def _custom_action(action: dict[str, Any], key: str) -> str:
     return "<CustomAction " + " ".join(attrs) + "/>"
 
 
+def _setter_of(action: dict[str, Any]) -> dict[str, Any]:
+    """The immediate action msica adds to fill ``action``'s CustomActionData."""
+    return {
+        "name": action["data_setter"], "execute": "immediate", "impersonate": True,
+        "check_return": True, "hide_target": False, "condition": action.get("condition"),
+    }
+
+
 def _return_attribute(action: dict[str, Any]) -> str:
     if action.get("asynchronous"):
         return "asyncWait" if action["check_return"] else "asyncNoWait"
@@ -186,17 +196,30 @@ def _placements(
             default = _DEFAULT_ANCHOR["immediate" if lane == "immediate" else "deferred"]
             relation, anchor = "After", action.get("after") or previous.get(lane, default)
         previous[lane] = action["name"]
-        if numbered and anchor in known:
-            step = 1 if relation == "After" else -1
-            number = known[anchor] + step
-            while number in used or number in STANDARD_SEQUENCE.values():
-                number += step
-            used.add(number)
-            known[action["name"]] = number
-            placed.append((action, f'Sequence="{number}"'))
-        else:
-            placed.append((action, f"{relation}={quoteattr(anchor)}"))
+        setter = _setter_of(action) if action.get("data_setter") else None
+        if setter is not None and relation == "After":
+            # The setter takes the action's place; the action follows it.
+            placed.append((setter, _place(setter, relation, anchor, known, used, numbered)))
+            relation, anchor = "After", setter["name"]
+        placed.append((action, _place(action, relation, anchor, known, used, numbered)))
+        if setter is not None and relation == "Before":
+            placed.insert(-1, (setter, _place(setter, "Before", action["name"], known, used,
+                                               numbered)))
     return placed
+
+
+def _place(action: dict[str, Any], relation: str, anchor: str, known: dict[str, int],
+           used: set[int], numbered: bool) -> str:
+    """The placement attribute of one action, recording its number when it gets one."""
+    if numbered and anchor in known:
+        step = 1 if relation == "After" else -1
+        number = known[anchor] + step
+        while number in used or number in STANDARD_SEQUENCE.values():
+            number += step
+        used.add(number)
+        known[action["name"]] = number
+        return f'Sequence="{number}"'
+    return f"{relation}={quoteattr(anchor)}"
 
 
 def write(dll: Path, output: Path, *, style: str = "include", source_file: str | None = None,

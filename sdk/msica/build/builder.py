@@ -100,6 +100,7 @@ def build(
     """Build ``<name>.<arch>.dll`` for each arch; return what was written."""
     found = find_actions(project, config)
     names = [item.action.name for item in found]
+    names += [item.action.data_setter for item in found if item.action.uses]
     out_dir = output if output is not None else project / config.output
     results = []
     for arch in archs or config.archs:
@@ -164,6 +165,8 @@ def manifest(found: list[FoundAction], rt: runtime.Runtime) -> str:
                 "after": item.action.after,
                 "before": item.action.before,
                 "condition": item.action.condition,
+                "uses": list(item.action.uses),
+                "data_setter": item.action.data_setter if item.action.uses else None,
             }
             for item in found
         ],
@@ -214,5 +217,11 @@ def _payload_module(found: list[FoundAction]) -> str:
     out.write("ACTIONS = {\n")
     for item in found:
         out.write(f"    {item.action.name!r}: {item.module!r},\n")
+    out.write("}\n\n# Immediate actions that fill a deferred action's CustomActionData.\n")
+    out.write("DATA_SETTERS = {\n")
+    for item in found:
+        if item.action.uses:
+            setter = (item.action.name, item.action.uses)
+            out.write(f"    {item.action.data_setter!r}: {setter!r},\n")
     out.write("}\n")
     return out.getvalue()

@@ -51,11 +51,10 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from msica.actions import SLOT_NAME_LENGTH as SLOT_NAME_LENGTH  # one definition
 from msica.errors import BuildError, ExportNameError
 
 SLOT_PREFIX = "msica_slot_"
-#: Length of every placeholder name; keep in step with CMakeLists.txt MSICA_SLOT_NAME_LENGTH.
-SLOT_NAME_LENGTH = 64
 #: Slots in the shims as built; keep in step with CMakeLists.txt MSICA_SLOT_COUNT.
 SLOT_COUNT = 128
 #: The shim's own entry point, which keeps its name and meaning.
