@@ -44,6 +44,15 @@ LITERAL_DATA = {
     "LONG": "é;=" * 1500,
 }
 UNI = "東京 Ωλ ü"
+# What UsesData declares with uses=, given on the command line (Wine cannot pass a
+# double quote or a newline there; Explore sets AWK_NEWLINES; AWK_UNSET is unset).
+USED = {
+    "AWK_SEMI": "a;b;;c;",
+    "AWK_ARROWS": "x<=>y <=><=>",
+    "AWK_EQUALS": "=lead=and=more",
+    "AWK_PATH": "C:\\ProgramData\\app\\",  # no space: see msica.testing.runner
+    "AWK_UNICODE": "東京 Ωλ",
+}
 AWKWARD_DATA = {**LITERAL_DATA, "UNICODE": UNI}
 DATA_WXI = (
     '<Include xmlns="http://schemas.microsoft.com/wix/2006/wi">\n'
@@ -63,7 +72,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> runner.InstallResult:
     (project / "data.wxi").write_text(DATA_WXI, encoding="utf-8")
     msi = wixl_msi(project / "product.wxs", project / "session.msi")
     shutil.rmtree(CUSTOM_TARGET, ignore_errors=True)  # left by an earlier run
-    return runner.install(msi, {"PASSWORD": SECRET, "UNI": UNI},
+    return runner.install(msi, {"PASSWORD": SECRET, "UNI": UNI, **USED},
                           log_path=project / "session.log", timeout=120)
 
 
@@ -204,3 +213,15 @@ def test_progress_reaches_the_installer_ui(tmp_path: Path) -> None:
     assert "0a000000 1: 1 2: 777 3: 1 " in lines  # ReadData: ticks per action data
     assert "09000000 reading data" in lines
     assert "0a000000 1: 2 2: 4321 3: 0 " in lines  # ReadData reported its ticks
+
+
+def test_uses_passes_properties_to_a_deferred_action_exactly(
+    installed: runner.InstallResult,
+) -> None:
+    lines = installed.log.action("UsesData").lines
+    expected = {**USED, "AWK_NEWLINES": "line one\nline two", "AWK_UNSET": ""}
+    for key, value in expected.items():
+        digest = hashlib.sha256(value.encode("utf-8")).hexdigest()
+        assert f"msica[UsesData] uses {key} {len(value)} {digest}" in lines, (key, lines)
+    # msica's immediate setter ran first, in the same DLL.
+    assert installed.log.action("MsicaData_UsesData").return_value == 1

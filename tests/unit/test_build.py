@@ -193,3 +193,36 @@ def test_version_comes_from_the_installed_metadata(capsys: pytest.CaptureFixture
     assert version != "0+payload"
     assert msica.__version__ == version
     assert capsys.readouterr().out.strip() == f"msica {version}"
+
+
+def test_wxs_adds_the_data_setter_before_an_action_with_uses() -> None:
+    deferred = {
+        "name": "Install", "execute": "deferred", "impersonate": False, "check_return": True,
+        "hide_target": False, "after": None, "before": None, "condition": "NOT Installed",
+        "uses": ["INSTALLDIR"], "data_setter": "MsicaData_Install",
+    }
+    info = wxs.DllInfo(path=Path("app.x64.dll"), arch="x64", python="3.12",
+                       actions=(deferred,))
+    numbered = wxs.render(info, source_file="app.x64.dll")
+    assert ('<CustomAction Id="MsicaData_Install" BinaryKey="msica_app.x64.dll" '
+            'DllEntry="MsicaData_Install" Execute="immediate" Impersonate="yes" '
+            'Return="check"/>') in numbered
+    assert ('<Custom Action="MsicaData_Install" Sequence="1501">NOT Installed</Custom>'
+            in numbered)
+    assert '<Custom Action="Install" Sequence="1502">NOT Installed</Custom>' in numbered
+    fragment = wxs.render(info, source_file="app.x64.dll", style="fragment")
+    assert ('<Custom Action="MsicaData_Install" After="InstallInitialize">NOT Installed'
+            in fragment)
+    assert '<Custom Action="Install" After="MsicaData_Install">NOT Installed' in fragment
+
+
+def test_uses_is_for_deferred_actions_only(tmp_path: Path) -> None:
+    project = _project(tmp_path, """
+        from msica import custom_action
+
+        @custom_action(uses=["INSTALLDIR"])
+        def Now(session):
+            pass
+    """)
+    with pytest.raises(BuildError, match="uses= passes properties to a deferred"):
+        builder.find_actions(project, config.load(project))
