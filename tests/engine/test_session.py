@@ -7,6 +7,7 @@ import hashlib
 import os
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
@@ -187,32 +188,54 @@ def test_awkward_values_reach_a_deferred_action_intact(installed: runner.Install
         assert f"msica[ReadData] data {key} {len(value)} {digest}" in lines, (key, lines)
 
 
-def test_progress_reaches_the_installer_ui(tmp_path: Path) -> None:
-    """Wine's verbose log has no progress messages, so a small program installs the
-    package with an external UI handler (MsiSetExternalUIW) and writes down what a
-    UI is sent."""
-    recorder = zig_cc(tmp_path, [REPO / "tests/engine/c/ui_recorder.c"],
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., tuple[int, list[str]]]:
+    """Installs a fresh build of the package under tests/engine/c/ui_recorder.c, an
+    external UI handler (MsiSetExternalUIW + MsiInstallProductW) that writes down
+    every message a UI is sent and answers warnings with Cancel."""
+    tmp = tmp_path_factory.mktemp("ui")
+    recorder = zig_cc(tmp, [REPO / "tests/engine/c/ui_recorder.c"],
                       "-target", "x86_64-windows-gnu", "-municode", "-lmsi",
                       output_name="ui_recorder.exe")
-    project = tmp_path / "session_api"
+    project = tmp / "session_api"
     shutil.copytree(FIXTURES / "session_api", project)
     dll = builder.build(project, config.load(project))[0].dll
     wxs.write(dll, project / "actions.wxi")
     (project / "data.wxi").write_text(DATA_WXI, encoding="utf-8")
-    msi = wixl_msi(project / "product.wxs", project / "progress.msi")
-    seen = tmp_path / "ui.txt"
-    done = subprocess.run(
-        [*wine_command(), str(recorder), windows_path(msi), windows_path(seen),
-         f"PASSWORD={SECRET}", "UNI=u"],
-        capture_output=True, timeout=120, env={**os.environ, "WINEDEBUG": "-all"},
-    )
+
+    def record(name: str, *properties: str) -> tuple[int, list[str]]:
+        msi = wixl_msi(project / "product.wxs", project / f"{name}.msi")
+        seen = tmp / f"{name}.txt"
+        done = subprocess.run(
+            [*wine_command(), str(recorder), windows_path(msi), windows_path(seen),
+             f"PASSWORD={SECRET}", "UNI=u", *properties],
+            capture_output=True, timeout=120, env={**os.environ, "WINEDEBUG": "-all"},
+        )
+        return done.returncode, seen.read_text(encoding="utf-8-sig").splitlines()
+
+    return record
+
+
+def test_progress_reaches_the_installer_ui(
+    recorded: Callable[..., tuple[int, list[str]]],
+) -> None:
+    """Wine's verbose log has no progress messages; an external UI sees them."""
+    code, lines = recorded("progress")
     # 3010 (reboot required, from set_mode) reaches Linux as its low 8 bits.
-    assert done.returncode == 3010 % 256, done.stderr
-    lines = seen.read_text(encoding="utf-8-sig").splitlines()
+    assert code == 3010 % 256
     assert "0a000000 1: 3 2: 12345 3: 0 " in lines  # Explore added to the total
     assert "0a000000 1: 1 2: 777 3: 1 " in lines  # ReadData: ticks per action data
     assert "09000000 reading data" in lines
     assert "0a000000 1: 2 2: 4321 3: 0 " in lines  # ReadData reported its ticks
+
+
+def test_a_users_cancel_ends_the_install_with_1602(
+    recorded: Callable[..., tuple[int, list[str]]],
+) -> None:
+    code, lines = recorded("cancel", "CANCEL_TEST=1")
+    assert "02000000 Go on with the test?" in lines  # the question the UI was asked
+    assert code == 1602 % 256  # the UI's Cancel became the action's 1602
+    assert not any(line.startswith("04000000 msica[ReadData]") for line in lines)
 
 
 def test_uses_passes_properties_to_a_deferred_action_exactly(

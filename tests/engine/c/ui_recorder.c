@@ -2,7 +2,9 @@
  * external UI handler that writes every progress, action-data and info
  * message it receives to OUT, one per line as "<type> <text>". Wine's verbose
  * log has no progress messages (measured); this shows what a UI would see.
- * Exit code: MsiInstallProductW's. Run under wine by tests/engine/test_session.py. */
+ * It answers every WARNING message with IDCANCEL, as a user pressing Cancel
+ * would. Exit code: MsiInstallProductW's. Run under wine by
+ * tests/engine/test_session.py. */
 #include <windows.h>
 #include <msi.h>
 #include <stdio.h>
@@ -14,6 +16,8 @@ static int WINAPI record_message(LPVOID context, UINT type, LPCWSTR text)
     (void)context;
     fwprintf(out, L"%08x %ls\n", type & 0xff000000u, text ? text : L"");
     fflush(out);
+    if ((type & 0xff000000u) == INSTALLMESSAGE_WARNING)
+        return IDCANCEL;
     return 0; /* not handled: the engine goes on as without a UI */
 }
 
@@ -36,7 +40,8 @@ int wmain(int argc, wchar_t **argv)
     MsiSetInternalUI(INSTALLUILEVEL_NONE, NULL);
     MsiSetExternalUIW(record_message,
                       INSTALLLOGMODE_PROGRESS | INSTALLLOGMODE_ACTIONDATA |
-                          INSTALLLOGMODE_ACTIONSTART | INSTALLLOGMODE_INFO,
+                          INSTALLLOGMODE_ACTIONSTART | INSTALLLOGMODE_INFO |
+                          INSTALLLOGMODE_WARNING,
                       NULL);
     rc = MsiInstallProductW(argv[1], command_line);
     fclose(out);
