@@ -90,6 +90,7 @@ def test_immediate_action_sees_the_running_install(installed: runner.InstallResu
     assert _api(installed, "HAS_PRODUCT_NAME") == "True"
     assert _api(installed, "HAS_NOTHING") == "False"
     assert _api(installed, "DEFAULTED") == "fallback"
+    assert (_api(installed, "SET_THEN"), _api(installed, "DELETED_NOW")) == ("True", "True")
 
 
 def test_format_and_conditions(installed: runner.InstallResult) -> None:
