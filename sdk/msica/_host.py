@@ -115,11 +115,7 @@ def _resolve(entry: str) -> tuple[Action, ActionFunction]:
 def _data_setter(entry: str) -> tuple[Action, ActionFunction] | None:
     """The immediate action that encodes the ``uses`` properties of a deferred action
     into its CustomActionData (the property named like it), if ``entry`` is one."""
-    try:
-        payload = importlib.import_module("_msica_payload")
-    except ImportError:
-        return None
-    target = getattr(payload, "DATA_SETTERS", {}).get(entry)
+    target = getattr(_payload(), "DATA_SETTERS", {}).get(entry)
     if target is None:
         return None
     name, uses = target
@@ -134,11 +130,16 @@ def _data_setter(entry: str) -> tuple[Action, ActionFunction] | None:
 
 def _payload_modules() -> dict[str, str]:
     """Action name -> module, as ``msica build`` recorded it in the payload."""
+    modules: dict[str, str] = getattr(_payload(), "ACTIONS", {})
+    return modules
+
+
+def _payload() -> object:
+    """The ``_msica_payload`` module ``msica build`` wrote, or None outside a payload."""
     try:
-        payload = importlib.import_module("_msica_payload")
+        return importlib.import_module("_msica_payload")
     except ImportError:
-        return {}
-    return dict(payload.ACTIONS)
+        return None
 
 
 def _result_code(session: Session, result: object) -> int:
