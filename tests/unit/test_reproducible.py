@@ -94,6 +94,7 @@ def test_the_manifest_says_what_the_dll_holds(hello: bytes) -> None:
     assert "json" not in document["stdlib"]
     (cffi,) = document["dependencies"]
     assert cffi["name"] == "cffi" and cffi["version"]
+    assert cffi["packed"] == "_cffi_backend only"
     wheel = runtime.cache_dir() / "wheels" / "cp312-win_amd64" / cffi["wheel"]
     assert hashlib.sha256(wheel.read_bytes()).hexdigest() == cffi["sha256"]
     assert document["compression"].startswith("zlib ")
