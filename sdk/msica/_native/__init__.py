@@ -103,6 +103,13 @@ def msi() -> tuple[Any, Any]:
     return _ffi, _lib
 
 
+def use(ffi: Any, lib: Any) -> None:
+    """Answer :func:`msi` with ``(ffi, lib)`` from now on: ``lib`` is an object with
+    msi.dll's functions (msica.testing's simulated engine), which formats like Windows."""
+    global _ffi, _lib, _wine
+    _ffi, _lib, _wine = ffi, lib, False
+
+
 _wine: bool | None = None
 
 
