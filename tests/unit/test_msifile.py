@@ -58,7 +58,8 @@ def product(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def msiinfo_export(msi: Path, table: str) -> list[dict[str, str | None]]:
     """``msiinfo export``'s rows of ``table``, every value as text (None for empty)."""
     text = subprocess.run(
-        ["msiinfo", "export", str(msi), table], capture_output=True, text=True, check=True
+        ["msiinfo", "export", str(msi), table], capture_output=True, text=True, check=True,
+        cwd=msi.parent,  # it writes a binary column's streams into <cwd>/<Table>/
     ).stdout
     lines = text.split("\r\n") if "\r\n" in text else text.split("\n")
     names = lines[0].split("\t")
