@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from msica.author.package import Package
-from msica.errors import AuthorError
+from msica.errors import AuthorError, MsiFileError
 
 pytestmark = pytest.mark.skipif(
     not __import__("msica._native.libmsi", fromlist=["available"]).available(),
@@ -170,7 +170,7 @@ def test_bad_files_get_a_one_line_error(
         path.write_bytes(whole[: len(whole) // 2])
     elif isinstance(content, bytes):
         path.write_bytes(content)
-    with pytest.raises(AuthorError) as caught:
+    with pytest.raises(MsiFileError) as caught:
         Package.open(path)
     assert expected in str(caught.value)
     assert "\n" not in str(caught.value)

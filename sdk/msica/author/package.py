@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import TypeVar, Union
 
 from msica._native.offline import Field, OfflineDatabase, open_database
-from msica.errors import AuthorError
+from msica.errors import AuthorError, MsiFileError
 
 # A value read from a field: streams read as None (see Package.read_stream).
 Value = Union[str, int, None]
@@ -52,14 +52,14 @@ class Package:
         """Open the .msi at ``path``, read-only unless ``write``.
 
         A file that is missing, is not an .msi, or is cut short raises
-        :class:`AuthorError` with a one-line message.
+        :class:`MsiFileError` with a one-line message.
         """
         where = Path(path)
         _check_file(where)
         try:
             database = open_database(where, write=write)
         except AuthorError as error:
-            raise AuthorError(f"{where}: {error}") from None
+            raise MsiFileError(f"{where}: {error}") from None
         return cls(database, where, write=write)
 
     @classmethod
@@ -233,15 +233,15 @@ def _check_file(path: Path) -> None:
         with path.open("rb") as file:
             head = file.read(8)
     except FileNotFoundError:
-        raise AuthorError(f"{path}: no such file") from None
+        raise MsiFileError(f"{path}: no such file") from None
     except OSError as error:
-        raise AuthorError(f"cannot read {path}: {error.strerror}") from None
+        raise MsiFileError(f"cannot read {path}: {error.strerror}") from None
     if head != _OLE_MAGIC:
-        raise AuthorError(f"{path} is not a Windows Installer package (.msi)")
+        raise MsiFileError(f"{path} is not a Windows Installer package (.msi)")
     try:
         with olefile.OleFileIO(str(path)) as ole:
             names = {"/".join(entry) for entry in ole.listdir(streams=True, storages=False)}
     except Exception as error:  # olefile raises OSError, ValueError, IndexError... when cut short
-        raise AuthorError(f"{path} is damaged or truncated ({error})") from None
+        raise MsiFileError(f"{path} is damaged or truncated ({error})") from None
     if not names:
-        raise AuthorError(f"{path} is an empty compound file, not a Windows Installer package")
+        raise MsiFileError(f"{path} is an empty compound file, not a Windows Installer package")
