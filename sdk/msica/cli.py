@@ -83,6 +83,24 @@ def _parser() -> argparse.ArgumentParser:
                      "relative to the output file)")
     wxs.set_defaults(run=_wxs)
 
+    inject = commands.add_parser(
+        "inject",
+        help="add a DLL's actions to an existing .msi",
+        description="Add the Binary, CustomAction and InstallExecuteSequence rows for msica "
+        "DLLs to an .msi, through the platform's MSI library. Injecting the same DLL again "
+        "replaces its rows; on any error the .msi is left unchanged.",
+    )
+    inject.add_argument("msi", type=Path, help="the .msi to change")
+    inject.add_argument("--dll", action="append", required=True, type=Path,
+                        help="a DLL written by msica build (repeatable)")
+    inject.add_argument("--sequence", action="append", default=[],
+                        metavar="NAME=after:ACTION|before:ACTION|NUMBER",
+                        help="where to sequence an action, overriding its after=/before= "
+                        "(repeatable)")
+    inject.add_argument("-o", "--output", type=Path,
+                        help="write the result here and leave the .msi as it is")
+    inject.set_defaults(run=_inject)
+
     run = commands.add_parser(
         "run",
         help="install an .msi with the real engine and report what its actions did",
@@ -135,6 +153,20 @@ def _wxs(args: argparse.Namespace) -> int:
     output = args.output or args.dll.with_suffix(suffix)
     wxs.write(args.dll, output, style=args.style, source_file=args.source_file)
     print(output)
+    return 0
+
+
+def _inject(args: argparse.Namespace) -> int:
+    from msica.author import inject
+
+    result = inject.inject(args.msi, args.dll, output=args.output,
+                           placements=inject.parse_placements(args.sequence))
+    for row in result.sequence:
+        condition = f" if {row.condition}" if row.condition else ""
+        print(f"{row.sequence:>6}  {row.action}{condition}")
+    replaced = f", replacing {len(result.replaced)}" if result.replaced else ""
+    print(f"{result.output}: {len(result.custom_actions)} custom actions from "
+          f"{', '.join(result.binaries)}{replaced}")
     return 0
 
 

@@ -75,6 +75,14 @@ UINT __stdcall MsiSummaryInfoGetPropertyW(MSIHANDLE hSummaryInfo, UINT uiPropert
                                           void *pftValue, wchar_t *szValueBuf,
                                           DWORD *pcchValueBuf);
 const char *wine_get_version(void);
+UINT __stdcall MsiOpenDatabaseW(const wchar_t *szDatabasePath, const wchar_t *szPersist,
+                                MSIHANDLE *phDatabase);
+UINT __stdcall MsiDatabaseCommit(MSIHANDLE hDatabase);
+UINT __stdcall MsiDatabaseExportW(MSIHANDLE hDatabase, const wchar_t *szTableName,
+                                  const wchar_t *szFolderPath, const wchar_t *szFileName);
+UINT __stdcall MsiRecordSetStreamW(MSIHANDLE hRecord, UINT iField, const wchar_t *szFilePath);
+UINT __stdcall MsiRecordReadStream(MSIHANDLE hRecord, UINT iField, char *szDataBuf,
+                                   DWORD *pcbDataBuf);
 """
 
 MODULE_NAME = "msica._native._msi_ffi"
