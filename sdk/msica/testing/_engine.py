@@ -51,6 +51,7 @@ _SCRIPT_MODES = {"deferred": RunMode.SCHEDULED, "rollback": RunMode.ROLLBACK,
                  "commit": RunMode.COMMIT}
 DEFERRED_READABLE = frozenset({"CustomActionData", "ProductCode", "UserSID"})
 _VT_EMPTY, _VT_I4, _VT_LPSTR = 0, 3, 30
+_WRITING = frozenset({"INSERT", "UPDATE", "DELETE", "CREATE", "ALTER", "DROP"})
 
 
 class SimulatorError(NotImplementedError):
@@ -60,9 +61,13 @@ class SimulatorError(NotImplementedError):
 class DatabaseBackend(Protocol):
     """What the simulated engine asks of a database (an .msi opened for reading)."""
 
-    def query(self, sql: str, params: Sequence[str | int | None]) -> tuple[
-            list[str], list[tuple[str | int | None, ...]]]:
-        """Run ``sql`` with ``params`` bound to its ``?``: the column names and the rows."""
+    def query(self, sql: str, params: Sequence[str | int | None]) -> list[
+            tuple[str | int | None, ...]]:
+        """Run ``sql`` with ``params`` bound to its ``?``: the rows (none for a statement)."""
+        ...
+
+    def columns(self, sql: str) -> list[str]:
+        """The names of the columns the SELECT ``sql`` yields."""
         ...
 
     def insert_temporary(self, sql: str, columns: Sequence[str],
@@ -593,12 +598,22 @@ class SimulatedMsi:
             if record is None:
                 return ERROR_INVALID_HANDLE
             params = record.fields[1:]
+        verb = view.sql.split(None, 1)[0].upper() if view.sql.strip() else ""
+        upper = view.sql.upper()
+        if verb in _WRITING and not ("TEMPORARY" in upper or "HOLD" in upper or "FREE" in upper):
+            return self._fail(
+                ERROR_FUNCTION_FAILED,
+                f"{view.sql}: the database of a running install is read-only but for temporary "
+                "rows and tables (INSERT ... TEMPORARY, CREATE TABLE ... HOLD); the simulated "
+                "engine does not run UPDATE or DELETE statements",
+            )
         try:
-            view.columns, view.rows = view.database.backend.query(view.sql, params)
+            view.rows = view.database.backend.query(view.sql, params)
         except SimulatorError:
             raise
         except Exception as error:
-            return self._fail(ERROR_BAD_QUERY_SYNTAX, f"{view.sql}: {error}")
+            code = ERROR_FUNCTION_FAILED if verb in _WRITING else ERROR_BAD_QUERY_SYNTAX
+            return self._fail(code, f"{view.sql}: {error}")
         view.position = 0
         view.executed = True
         return ERROR_SUCCESS
@@ -636,9 +651,9 @@ class SimulatedMsi:
                 f"MsiViewModify mode {int(mode)}: the simulated engine adds temporary rows "
                 "(insert_temporary) only; test updates and deletes in a real install"
             )
-        if not view.columns:
-            view.columns, _ = view.database.backend.query(view.sql, ())
         try:
+            if not view.columns:
+                view.columns = view.database.backend.columns(view.sql)
             view.database.backend.insert_temporary(view.sql, view.columns, record.fields[1:])
         except SimulatorError:
             raise
@@ -655,7 +670,7 @@ class SimulatedMsi:
             raise SimulatorError("MsiViewGetColumnInfo: the simulated engine knows column "
                                  "names only (MSICOLINFO_NAMES)")
         if not view.columns:
-            view.columns, _ = view.database.backend.query(view.sql, ())
+            view.columns = view.database.backend.columns(view.sql)
         record[0] = self.open(_Record([None, *view.columns]))
         return ERROR_SUCCESS
 
