@@ -1,16 +1,10 @@
 """The pytest plugin (``msica.testing.plugin``, a pytest11 entry point): a test file a user
-would write, run by pytest's own pytester, with nothing but the installed package."""
+would write, run by pytest's own pytester, with nothing but the installed package. The
+msica_install fixture against the real engine: tests/engine/test_run_and_log.py."""
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
-
-from msica.errors import EngineError
-from msica.testing import runner
-from tests.helpers import fixture_msi
 
 pytest_plugins = ["pytester"]
 
@@ -73,43 +67,3 @@ def test_install(msica_install, monkeypatch):
     result.stdout.fnmatch_lines([
         "*no Windows Installer engine to install app.msi: wine64 not found*"
     ])
-
-
-@pytest.mark.engine
-def test_msica_install_runs_the_real_engine(pytester: pytest.Pytester, tmp_path: Path) -> None:
-    try:
-        runner.find_engine()
-    except EngineError as exc:
-        pytest.fail(f"{exc} (scripts/setup.sh installs it)")
-    if shutil.which("wixl") is None:
-        pytest.fail("wixl not found: scripts/setup.sh installs it (apt-get install wixl)")
-    msi = fixture_msi(tmp_path / "pkg", name="msica plugin test")
-    pytester.makepyfile(test_engine=f'''
-from pathlib import Path
-
-MSI = Path({str(msi)!r})
-
-
-def test_install_then_uninstall(msica_install, tmp_path):
-    result = msica_install(MSI, {{"GREETING": "hello from the plugin"}})
-    assert result.exit_code == 0
-    assert result.log.properties["RESULT_PROP"] == "hello from the plugin"
-    assert result.log_path.parent == tmp_path
-    removed = msica_install(MSI, uninstall=True)
-    assert removed.exit_code == 0
-    assert removed.log.properties["REMOVE"] == "ALL"
-
-
-def test_left_installed(msica_install):
-    assert msica_install(MSI).exit_code == 0
-''')
-    result = pytester.runpytest_subprocess("-q")
-    result.assert_outcomes(passed=2)
-    # The fixture uninstalled what the second test left installed: a fresh install
-    # is a first install again (no maintenance mode), so Installed is unset.
-    fresh = runner.install(msi, log_path=tmp_path / "fresh.log")
-    try:
-        assert fresh.exit_code == 0
-        assert "Installed" not in fresh.log.properties
-    finally:
-        runner.install(msi, uninstall=True, log_path=tmp_path / "cleanup.log")
