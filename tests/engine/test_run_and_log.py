@@ -114,18 +114,28 @@ def test_msica_install_fixture_installs_and_cleans_up(
     lifecycle_msi: Path, pytester: pytest.Pytester, tmp_path: Path
 ) -> None:
     pytester.makepyfile(test_engine=f'''
+import sys
 from pathlib import Path
 
+from msica.testing import run_action
+
 MSI = Path({str(lifecycle_msi)!r})
+sys.path.insert(0, {str(FIXTURES / "lifecycle")!r})
+from lifecycle_actions import RecordRemoval  # noqa: E402
 
 
-def test_install_then_uninstall(msica_install, tmp_path):
-    result = msica_install(MSI, {{"GREET_EXTRA": "x"}})
-    assert result.exit_code == 0
-    assert result.log.properties["GREETED"] == "installing {PRODUCT}"
-    assert result.log_path.parent == tmp_path
+def test_simulated_and_real_removal_agree(msica_session, msica_install, tmp_path):
+    installed = msica_install(MSI)
+    assert installed.exit_code == 0
+    assert installed.log.properties["GREETED"] == "installing {PRODUCT}"
+    assert installed.log_path.parent == tmp_path
     removed = msica_install(MSI, uninstall=True)
-    assert removed.log.properties["REMOVAL_SEEN"] == "removing {PRODUCT} (REMOVE=ALL)"
+    assert removed.exit_code == 0
+    session = msica_session({{"ProductName": "{PRODUCT}", "REMOVE": "ALL"}})
+    assert run_action(RecordRemoval, session) == 0
+    assert session.properties["REMOVAL_SEEN"] == removed.log.properties["REMOVAL_SEEN"]
+    real_lines = removed.log.action("RecordRemoval").lines
+    assert session.log_lines == [line for line in real_lines if line.startswith("msica")]
 
 
 def test_left_installed(msica_install):

@@ -247,6 +247,12 @@ def test_a_deferred_action_gets_the_data_its_uses_declare() -> None:
     ]
 
 
+def test_custom_action_data_given_as_a_property_is_kept() -> None:
+    session = SimulatedSession({"CustomActionData": "INSTALLDIR=D:\\Given\\;MODE=x"})
+    assert run_action(WriteConfig, session) == 0
+    assert session.log_lines == ["msica[WriteConfig] would write D:\\Given\\config.ini in mode 'x'"]
+
+
 def test_an_explicit_execute_that_contradicts_the_action_is_refused() -> None:
     with pytest.raises(ValueError, match=r"declared execute='deferred'.*execute='immediate'"):
         run_action(WriteConfig, SimulatedSession(execute="immediate"))

@@ -129,6 +129,12 @@ class PackageDatabase:
         self.package = _open_outside_simulator(Package.open, path)
         self._summary: Mapping[int, str | int] | None = None
 
+    def __del__(self) -> None:
+        try:  # noqa: SIM105
+            self.package.close()
+        except Exception:  # interpreter shutdown
+            pass
+
     def properties(self) -> dict[str, str]:
         rows = self.package.query("SELECT `Property`, `Value` FROM `Property`")
         return {str(name): "" if value is None else str(value) for name, value in rows}
@@ -206,6 +212,6 @@ def open_package(path: Path) -> PackageDatabase | MsiinfoPackage:
     try:
         return PackageDatabase(path)
     except MsicaError as error:
-        if "libmsi" not in str(error):
+        if "cannot load" not in str(error):  # libmsi is missing: msiinfo may still be here
             raise
         return MsiinfoPackage(path)

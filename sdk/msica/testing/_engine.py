@@ -47,6 +47,7 @@ ERROR_FUNCTION_FAILED = 1627
 MSI_NULL_INTEGER = -0x80000000
 IDCANCEL = 2
 _MESSAGE_KIND = 0xFF000000
+_MESSAGE_KINDS = frozenset(int(kind) for kind in InstallMessage)
 _SCRIPT_MODES = {"deferred": RunMode.SCHEDULED, "rollback": RunMode.ROLLBACK,
                  "commit": RunMode.COMMIT}
 DEFERRED_READABLE = frozenset({"CustomActionData", "ProductCode", "UserSID"})
@@ -552,6 +553,8 @@ class SimulatedMsi:
         install = self.get(handle, Install)
         record = self.get(record_handle, _Record)
         if install is None or record is None:
+            return -1
+        if int(kind) & _MESSAGE_KIND not in _MESSAGE_KINDS:
             return -1
         message = InstallMessage(int(kind) & _MESSAGE_KIND)
         fields = tuple(record.fields[1:])

@@ -50,7 +50,8 @@ class SimulatedSession(Session):
     hides the action's data as ``@custom_action(hide_target=True)`` does.
     ``features`` and ``components`` give ``(installed, requested)`` states
     by name. ``answer(kind, fields)`` decides what MsiProcessMessage answers
-    (default 0, as with no UI); :meth:`cancel` answers Cancel.
+    (default 0, as with no UI); :meth:`cancel` answers Cancel. ``database`` is
+    what ``session.database`` queries (:meth:`from_msi` opens the package's).
     """
 
     def __init__(
@@ -81,7 +82,7 @@ class SimulatedSession(Session):
         if names:
             listed = [n for n in values.get("MsiHiddenProperties", "").split(";") if n]
             values["MsiHiddenProperties"] = ";".join(dict.fromkeys([*listed, *names]))
-        self._data_given = custom_action_data is not None
+        self._data_given = custom_action_data is not None or "CustomActionData" in values
         if custom_action_data is not None:
             data = (custom_action_data if isinstance(custom_action_data, str)
                     else customactiondata.encode(custom_action_data))
@@ -119,7 +120,8 @@ class SimulatedSession(Session):
                 f"{len(self.properties)} properties)")
 
     def close(self) -> None:
-        """Forget the simulated install (done when the session is collected, too)."""
+        """Forget the simulated install (done when the session is collected, too; its
+        package closes when nothing uses it any more)."""
         if self.handle:
             self._engine.close_install(self.handle)
             self.handle = 0
