@@ -134,6 +134,19 @@ def test_rows_land_as_msica_wxs_would_write_them(tmp_path: Path) -> None:
     assert len(sequence) == len(STANDARD) + 5
 
 
+def test_the_changed_package_gets_a_new_package_code(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    with Package.open(msi, write=True) as package:
+        package.set_package_code("{11111111-2222-3333-4444-555555555555}")
+        package.commit()
+    result = inject.inject(msi, [fake_dll(tmp_path / "a.dll", [action("Alpha")])])
+    with MsiFile.open(msi) as reread:
+        code = reread.summary["revision_number"]
+    assert code == result.package_code
+    assert isinstance(code, str) and len(code) == 38
+    assert code != "{11111111-2222-3333-4444-555555555555}"
+
+
 def test_injecting_again_replaces_and_never_duplicates(tmp_path: Path) -> None:
     msi = base_msi(tmp_path / "app.msi")
     dll = fake_dll(tmp_path / "acts.x64.dll", ACTIONS)

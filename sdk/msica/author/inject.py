@@ -25,7 +25,9 @@ injecting again removes the DLL's earlier rows (actions it no longer has
 included) before adding the new ones, so nothing is duplicated. A row of the
 same name that msica did not write stops the injection.
 
-The package is changed on a copy beside the output, committed, then renamed
+The package gets a new package code (the summary's revision number), as any
+changed package must: Windows Installer takes two packages with one code for
+the same file. The package is changed on a copy beside the output, committed, then renamed
 over the output: on any error the original is left as it was. libmsi 0.101
 leaves a key-only row behind a failed INSERT and drops persistent rows after
 a TEMPORARY one on commit, so every key is looked up before its INSERT and
@@ -94,6 +96,7 @@ class Result:
     custom_actions: tuple[str, ...]
     sequence: tuple[Row, ...]
     replaced: tuple[str, ...]  # msica actions removed first (an earlier injection's)
+    package_code: str = ""  # the new one: a changed package must not keep the old
 
 
 def parse_placements(items: Iterable[str]) -> dict[str, Placement]:
@@ -142,13 +145,14 @@ def inject(
         with Package.open(work, write=True) as package:
             package.path = Path(msi)  # errors name the user's file, not the copy
             result = _Injector(package, placements or {}).run(infos)
+            code = package.set_package_code()
             package.commit()
         os.replace(work, target)
     finally:
         work.unlink(missing_ok=True)
     log.info("injected %d custom actions into %s", len(result.custom_actions), target)
     return Result(target, result.binaries, result.custom_actions, result.sequence,
-                  result.replaced)
+                  result.replaced, code)
 
 
 def _check_names(infos: Sequence[wxs.DllInfo], placements: Mapping[str, Placement]) -> None:
