@@ -317,6 +317,17 @@ def test_bad_sequence_options_exit_2(
     assert msi.read_bytes() == before
 
 
+def test_an_output_in_a_missing_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    dll = fake_dll(tmp_path / "acts.x64.dll", [action("Alpha")])
+    code, err = run_cli(capsys, str(msi), "--dll", str(dll), "-o",
+                        str(tmp_path / "nowhere" / "out.msi"))
+    assert code == AuthorError.exit_code
+    assert "cannot write beside" in err and err.count("\n") == 1
+
+
 def test_a_dll_without_a_payload_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

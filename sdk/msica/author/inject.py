@@ -136,23 +136,36 @@ def inject(
     target = Path(output) if output is not None else Path(msi)
     # Opened once read-only first: a bad file fails here, before anything is copied.
     Package.open(msi).close()
-    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
-                                    dir=target.resolve().parent)
+    try:
+        handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
+                                        dir=target.resolve().parent)
+    except OSError as error:
+        raise AuthorError(f"cannot write beside {target}: {error.strerror}") from None
     os.close(handle)
     work = Path(name)
     try:
-        shutil.copyfile(msi, work)
+        _copy(Path(msi), work)
         with Package.open(work, write=True) as package:
             package.path = Path(msi)  # errors name the user's file, not the copy
             result = _Injector(package, placements or {}).run(infos)
             code = package.set_package_code()
             package.commit()
-        os.replace(work, target)
+        try:
+            os.replace(work, target)
+        except OSError as error:
+            raise AuthorError(f"cannot replace {target}: {error.strerror}") from None
     finally:
         work.unlink(missing_ok=True)
     log.info("injected %d custom actions into %s", len(result.custom_actions), target)
     return Result(target, result.binaries, result.custom_actions, result.sequence,
                   result.replaced, code)
+
+
+def _copy(source: Path, work: Path) -> None:
+    try:
+        shutil.copyfile(source, work)
+    except OSError as error:
+        raise AuthorError(f"cannot copy {source}: {error.strerror}") from None
 
 
 def _check_names(infos: Sequence[wxs.DllInfo], placements: Mapping[str, Placement]) -> None:
