@@ -339,3 +339,28 @@ def test_a_dll_without_a_payload_is_refused(
     assert code == AuthorError.exit_code
     assert "plain.dll" in err and err.count("\n") == 1
     assert msi.read_bytes() == before
+
+
+def test_new_tables_are_described_in_an_existing_validation_table(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    with Package.open(msi, write=True) as package:  # the _Validation schema WiX writes
+        package.execute(
+            "CREATE TABLE `_Validation` (`Table` CHAR(32) NOT NULL, `Column` CHAR(32) NOT NULL, "
+            "`Nullable` CHAR(4) NOT NULL, `MinValue` LONG, `MaxValue` LONG, "
+            "`KeyTable` CHAR(255), `KeyColumn` SHORT, `Category` CHAR(32), `Set` CHAR(255), "
+            "`Description` CHAR(255) PRIMARY KEY `Table`, `Column`)")
+        package.commit()
+    inject.inject(msi, [fake_dll(tmp_path / "a.dll", [action("Alpha")])])
+    inject.inject(msi, [fake_dll(tmp_path / "a.dll", [action("Alpha")])])
+    with MsiFile.open(msi) as reread:
+        described = sorted((r["Table"], r["Column"], r["Nullable"], r["Category"])
+                           for r in reread.rows("_Validation"))
+    assert described == [
+        ("Binary", "Data", "N", "Binary"),
+        ("Binary", "Name", "N", "Identifier"),
+        ("CustomAction", "Action", "N", "Identifier"),
+        ("CustomAction", "ExtendedType", "Y", "DoubleInteger"),
+        ("CustomAction", "Source", "Y", "CustomSource"),
+        ("CustomAction", "Target", "Y", "Formatted"),
+        ("CustomAction", "Type", "N", None),
+    ]

@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from msica.author import wxs
-from msica.author.package import Package
+from msica.author.package import Package, Value
 from msica.errors import AuthorError, ConfigError
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,25 @@ _CREATE_BINARY = ("CREATE TABLE `Binary` (`Name` CHAR(72) NOT NULL, "
 _CREATE_CUSTOM_ACTION = ("CREATE TABLE `CustomAction` (`Action` CHAR(72) NOT NULL, "
                          "`Type` SHORT NOT NULL, `Source` CHAR(72), `Target` CHAR(255), "
                          "`ExtendedType` LONG PRIMARY KEY `Action`)")
+
+# _Validation rows for what msica may add to a package that has a _Validation table
+# (WiX writes one; ICE validation checks every column against it): Table, Column,
+# Nullable, MinValue, MaxValue, KeyTable, KeyColumn, Category, Set, Description.
+_VALIDATION: dict[tuple[str, str], tuple[Value, ...]] = {
+    ("Binary", "Name"): ("N", None, None, None, None, "Identifier", None,
+                         "Key of the binary data"),
+    ("Binary", "Data"): ("N", None, None, None, None, "Binary", None, "The binary data"),
+    ("CustomAction", "Action"): ("N", None, None, None, None, "Identifier", None,
+                                 "Key, the action's name in the sequence tables"),
+    ("CustomAction", "Type"): ("N", 1, 32767, None, None, None, None,
+                               "Custom action type: source, kind of code, options"),
+    ("CustomAction", "Source"): ("Y", None, None, None, None, "CustomSource", None,
+                                 "Where the code comes from, by Type"),
+    ("CustomAction", "Target"): ("Y", None, None, None, None, "Formatted", None,
+                                 "What to run (a DLL entry point, for type 1)"),
+    ("CustomAction", "ExtendedType"): ("Y", 0, 2147483647, None, None, "DoubleInteger", None,
+                                       "Custom action options beyond Type"),
+}
 
 _PLACEMENT = re.compile(r"(?:(after|before):(.+)|(\d+))\Z", re.IGNORECASE)
 
@@ -211,8 +230,11 @@ class _Injector:
                               "it is not an installable package (a merge module or patch?)")
         if not p.has_table("Binary"):
             p.execute(_CREATE_BINARY)
+            self._validate("Binary", ["Name", "Data"])
         if not p.has_table("CustomAction"):
             p.execute(_CREATE_CUSTOM_ACTION)
+            self._validate("CustomAction", ["Action", "Type", "Source", "Target",
+                                            "ExtendedType"])
         self._check_custom_action_schema()
         keys = [wxs.binary_id(info.path) for info in infos]
         names = {name for info in infos for action in info.actions
@@ -244,6 +266,22 @@ class _Injector:
     def _ensure_extended_type(self) -> None:
         if not self.package.has_column("CustomAction", "ExtendedType"):
             self.package.execute("ALTER TABLE `CustomAction` ADD `ExtendedType` LONG")
+            self._validate("CustomAction", ["ExtendedType"])
+
+    def _validate(self, table: str, columns: Sequence[str]) -> None:
+        """Describe new columns in _Validation, when the package keeps one."""
+        p = self.package
+        if not p.has_table("_Validation"):
+            return
+        for column in columns:
+            if p.query("SELECT `Table` FROM `_Validation` WHERE `Table` = ? AND `Column` = ?",
+                       table, column):
+                continue
+            values = _VALIDATION[table, column]
+            p.execute("INSERT INTO `_Validation` (`Table`, `Column`, `Nullable`, `MinValue`, "
+                      "`MaxValue`, `KeyTable`, `KeyColumn`, `Category`, `Set`, `Description`) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", table, column,
+                      *values)
 
     def _remove_earlier(self, keys: set[str], names: set[str]) -> None:
         """Drop msica's rows for these DLLs and these names; refuse anyone else's."""
