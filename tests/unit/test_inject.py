@@ -228,8 +228,10 @@ def test_output_option_leaves_the_input_alone(tmp_path: Path) -> None:
     before = msi.read_bytes()
     out = tmp_path / "out" / "injected.msi"
     out.parent.mkdir()
+    msi.chmod(0o644)
     inject.inject(msi, [fake_dll(tmp_path / "a.dll", [action("Alpha")])], output=out)
     assert msi.read_bytes() == before
+    assert out.stat().st_mode & 0o777 == 0o644  # not the work copy's 0600
     assert "Alpha" in sequence_of(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["injected.msi"]  # no leftovers
 

@@ -181,8 +181,10 @@ def inject(
 
 
 def _copy(source: Path, work: Path) -> None:
+    """``source``'s bytes and mode (not mkstemp's 0600) into the work copy."""
     try:
         shutil.copyfile(source, work)
+        shutil.copymode(source, work)
     except OSError as error:
         raise AuthorError(f"cannot copy {source}: {error.strerror}") from None
 
@@ -362,6 +364,10 @@ class _Injector:
             raise AuthorError(f"{name} goes next to {anchor}, which {self.package.path} does "
                               f"not sequence in {SEQUENCE_TABLE}: place it with "
                               f"--sequence {name}=after:ACTION")
+        if numbers[anchor] <= 0:
+            raise AuthorError(f"{name} goes next to {anchor}, whose sequence number "
+                              f"{numbers[anchor]} is a special one: place {name} with "
+                              f"--sequence {name}=NUMBER")
         return numbers[anchor], sorted(set(numbers.values()))
 
     def _after(self, name: str, anchor: str) -> int:
