@@ -24,7 +24,7 @@ import pytest
 
 from msica.author.msifile import MsiFile
 from msica.build import runtime
-from tests.helpers import REPO, wine_command, windows_path
+from tests.helpers import REPO, windows_path, wine_command
 from tests.unit.test_inject import ACTIONS, base_msi, fake_dll
 
 pytestmark = pytest.mark.engine
