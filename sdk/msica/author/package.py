@@ -114,6 +114,10 @@ class Package:
         """Run a statement (INSERT, UPDATE, DELETE, CREATE TABLE, ALTER TABLE...).
 
         One row per INSERT; ``bytes`` bound to a marker fill a stream column.
+        libmsi 0.101 (measured) does not enforce NOT NULL: an INSERT that leaves a
+        required field null succeeds and keeps the row with the field empty; and a
+        failed INSERT may leave a row holding only its key. Look a key up before
+        inserting, and give every required field.
         """
         self._run(sql, params, streams=False)
 
@@ -161,6 +165,8 @@ class Package:
         """Put ``data`` in ``column`` of the row of ``table`` keyed ``key``: the row is
         updated when it exists, else inserted with only those two fields (a Binary or
         Icon row)."""
+        if not data:
+            raise AuthorError(f"{table} {key}: no data (an empty stream cannot be stored)")
         key_column = self.columns(table)[0]
         t, c = _identifier(table, "table"), _identifier(column, "column")
         # Looked up first: a failed INSERT in libmsi 0.101 leaves a key-only row behind.
