@@ -366,3 +366,28 @@ def test_new_tables_are_described_in_an_existing_validation_table(tmp_path: Path
         ("CustomAction", "Target", "Y", "Formatted"),
         ("CustomAction", "Type", "N", None),
     ]
+
+
+def test_a_data_action_gets_a_type_51_setter_that_goes_with_it(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    secret = action("Secret", execute="deferred", kind=3073 | 0x2000, hide_target=True,
+                    data="[INSTALLDIR];[PASSWORD]", data_setter="MsicaData_Secret")
+    plain = action("Plain", execute="commit", kind=1 | 1024 | 512,
+                   data="[ProductCode]", data_setter="MsicaData_Plain")
+    dll = fake_dll(tmp_path / "acts.x64.dll", [secret, plain])
+    inject.inject(msi, [dll])
+    rows = custom_actions_of(msi)
+    assert (rows["MsicaData_Secret"]["Type"], rows["MsicaData_Secret"]["Source"],
+            rows["MsicaData_Secret"]["Target"]) == (51 | 0x2000, "Secret",
+                                                   "[INSTALLDIR];[PASSWORD]")
+    assert (rows["MsicaData_Plain"]["Type"], rows["MsicaData_Plain"]["Source"],
+            rows["MsicaData_Plain"]["Target"]) == (51, "Plain", "[ProductCode]")
+    sequence = sequence_of(msi)
+    # A commit action is in the script lane: chained after the deferred one.
+    assert [sequence[n][0] for n in ("MsicaData_Secret", "Secret", "MsicaData_Plain",
+                                      "Plain")] == [1501, 1502, 1503, 1504]
+
+    # Without Plain: its setter, which has no msica Binary key, leaves with it.
+    inject.inject(msi, [fake_dll(tmp_path / "acts.x64.dll", [secret], filler=b"v2")])
+    assert sorted(custom_actions_of(msi)) == ["MsicaData_Secret", "Secret"]
+    assert "MsicaData_Plain" not in sequence_of(msi)

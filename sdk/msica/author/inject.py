@@ -8,7 +8,9 @@ database through :class:`~msica.author.package.Package`:
   Binary key, Target the export), ExtendedType when the manifest gives one;
 - for an action with ``uses``, its data setter ``MsicaData_<name>``: an
   immediate action of the same DLL that fills the deferred action's
-  CustomActionData, sequenced right before it;
+  CustomActionData, sequenced right before it; for an action with ``data``,
+  the setter of that name is a type 51 action that sets the property named
+  like the action to the formatted text;
 - an InstallExecuteSequence row per action, with its condition, numbered
   between its neighbours in this package.
 
@@ -20,9 +22,11 @@ one). "After X" takes the lowest free number above X's that stays below the
 next row's; "before X" the highest free one below X's above the previous
 row's; no free number is an error that says which --sequence would do.
 
-Rows are msica's when their Source is an msica Binary key (``msica_...``):
-injecting again removes the DLL's earlier rows (actions it no longer has
-included) before adding the new ones, so nothing is duplicated. A row of the
+Rows are msica's when their Source is an msica Binary key (``msica_...``), or
+for a type 51 setter, when it is named ``MsicaData_<action>`` and sets the
+property ``<action>``: injecting again removes the DLL's earlier rows (actions
+it no longer has included, with their setters) before adding the new ones, so
+nothing is duplicated. A row of the
 same name that msica did not write stops the injection.
 
 The package gets a new package code (the summary's revision number), as any
@@ -46,6 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from msica.actions import DATA_SETTER_PREFIX
 from msica.author import wxs
 from msica.author.package import Package, Value
 from msica.errors import AuthorError, ConfigError
@@ -54,10 +59,14 @@ log = logging.getLogger(__name__)
 
 SEQUENCE_TABLE = "InstallExecuteSequence"
 BINARY_PREFIX = "msica_"
-# The CustomAction Type of a data setter: a DLL in the Binary table, immediate,
-# impersonated, its return checked (msica.actions.TYPE_DLL_BINARY).
+# The CustomAction Type of a ``uses`` data setter: a DLL in the Binary table,
+# immediate, impersonated, its return checked; of a ``data`` setter: type 51, a
+# property set to formatted text (HideTarget when the action hides its data).
 SETTER_TYPE = 1
+TEXT_SETTER_TYPE = 51
+_HIDE_TARGET = 0x2000
 _TYPE_SOURCE_MASK = 0x3F  # Type bits that say where the code comes from
+_SCRIPT = ("deferred", "rollback", "commit")  # run from the script, not in sequence
 _DEFAULT_ANCHOR = wxs._DEFAULT_ANCHOR
 
 _CREATE_BINARY = ("CREATE TABLE `Binary` (`Name` CHAR(72) NOT NULL, "
@@ -247,7 +256,12 @@ class _Injector:
             p.set_stream("Binary", key, info.path.read_bytes())
             for action in info.actions:
                 setter = action.get("data_setter")
-                if setter:
+                if setter and action.get("data") is not None:
+                    kind = TEXT_SETTER_TYPE | (_HIDE_TARGET if action.get("hide_target") else 0)
+                    self._add_custom_action(setter, kind, action["name"], None,
+                                            target=str(action["data"]))
+                    actions.append(setter)
+                elif setter:
                     self._add_custom_action(setter, SETTER_TYPE, key, None)
                     actions.append(setter)
                 self._add_custom_action(action["name"], int(action["type"]), key,
@@ -289,15 +303,22 @@ class _Injector:
         """Drop msica's rows for these DLLs and these names; refuse anyone else's."""
         p = self.package
         doomed: list[str] = []
+        setters: dict[str, str] = {}  # msica's type 51 setters: setter -> its action
         for action, kind, source in p.query(
                 "SELECT `Action`, `Type`, `Source` FROM `CustomAction`"):
-            ours = (isinstance(kind, int) and kind & _TYPE_SOURCE_MASK == 1
-                    and isinstance(source, str) and source.startswith(BINARY_PREFIX))
-            if ours and (source in keys or action in names):
-                doomed.append(str(action))
-            elif action in names:
+            base = kind & _TYPE_SOURCE_MASK if isinstance(kind, int) else None
+            if base == 1 and isinstance(source, str) and source.startswith(BINARY_PREFIX):
+                if source in keys or action in names:
+                    doomed.append(str(action))
+                continue
+            if base == TEXT_SETTER_TYPE and action == f"{DATA_SETTER_PREFIX}{source}":
+                setters[str(action)] = str(source)
+                continue
+            if action in names:
                 raise AuthorError(f"{p.path} already has a custom action {action} that msica "
                                   "did not add: rename the action (name=...)")
+        # A data setter goes with its action, or when the DLL now gives its own of that name.
+        doomed += [s for s, a in setters.items() if a in doomed or s in names]
         for name in names - set(doomed):
             if p.query(f"SELECT `Action` FROM `{SEQUENCE_TABLE}` WHERE `Action` = ?", name):
                 raise AuthorError(f"{p.path} already sequences an action {name}: "
@@ -311,16 +332,19 @@ class _Injector:
         if doomed:
             log.info("replacing %s", ", ".join(self.replaced))
 
-    def _add_custom_action(self, name: str, kind: int, key: str, extended: Any) -> None:
+    def _add_custom_action(self, name: str, kind: int, source: str, extended: Any, *,
+                           target: str | None = None) -> None:
+        """A CustomAction row; Target is the export named like the action unless given."""
         p = self.package
+        target = name if target is None else target
         if extended:
             self._ensure_extended_type()
             p.execute("INSERT INTO `CustomAction` (`Action`, `Type`, `Source`, `Target`, "
-                      "`ExtendedType`) VALUES (?, ?, ?, ?, ?)", name, kind, key, name,
+                      "`ExtendedType`) VALUES (?, ?, ?, ?, ?)", name, kind, source, target,
                       int(extended))
         else:
             p.execute("INSERT INTO `CustomAction` (`Action`, `Type`, `Source`, `Target`) "
-                      "VALUES (?, ?, ?, ?)", name, kind, key, name)
+                      "VALUES (?, ?, ?, ?)", name, kind, source, target)
 
     # -- sequence ----------------------------------------------------------------
 
@@ -328,7 +352,7 @@ class _Injector:
         previous: dict[str, str] = {}
         for action in actions:
             name = action["name"]
-            lane = "immediate" if action["execute"] == "immediate" else "deferred"
+            lane = "deferred" if action["execute"] in _SCRIPT else "immediate"
             placement = self.placements.get(name) or self._manifest_placement(
                 action, previous.get(lane, _DEFAULT_ANCHOR[lane]))
             previous[lane] = name
