@@ -223,6 +223,18 @@ def test_two_dlls_each_get_a_binary(tmp_path: Path) -> None:
     assert custom_actions_of(msi)["Two"]["Source"] == "msica_two.dll"
 
 
+def test_unplaced_actions_chain_on_across_dlls(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    one = fake_dll(tmp_path / "one.dll", [action("One"), action("Later", execute="deferred",
+                                                              kind=1025)])
+    two = fake_dll(tmp_path / "two.dll", [action("Two"), action("Last", execute="rollback",
+                                                              kind=1281)], filler=b"2")
+    inject.inject(msi, [one, two])
+    sequence = sequence_of(msi)
+    assert [sequence[n][0] for n in ("One", "Two", "Later", "Last")] == [1001, 1002,
+                                                                        1501, 1502]
+
+
 def test_output_option_leaves_the_input_alone(tmp_path: Path) -> None:
     msi = base_msi(tmp_path / "app.msi")
     before = msi.read_bytes()
@@ -265,7 +277,7 @@ def test_cli_reports_rows_and_exits_zero(
         (lambda p: _without_sequence(p), AuthorError.exit_code,
          "has no InstallExecuteSequence table"),
         (lambda p: base_msi(p, sequence=[("CostFinalize", 1000), ("Next", 1001)]),
-         AuthorError.exit_code, "no free sequence number for Alpha after CostFinalize (1000)"),
+         AuthorError.exit_code, "no free sequence number for Alpha after CostFinalize (1000) in "),
         (lambda p: base_msi(p, custom_action_table=True, extra_action="Alpha"),
          AuthorError.exit_code, "already has a custom action Alpha that msica did not add"),
         (lambda p: base_msi(p, sequence=[("InstallFinalize", 6600)]), AuthorError.exit_code,

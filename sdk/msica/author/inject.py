@@ -233,6 +233,8 @@ class _Injector:
         self.placements = placements
         self.rows: list[Row] = []
         self.replaced: list[str] = []
+        # The last action placed per lane: unplaced actions chain on, across DLLs too.
+        self.previous: dict[str, str] = {}
 
     def run(self, infos: Sequence[wxs.DllInfo]) -> Result:
         p = self.package
@@ -349,7 +351,7 @@ class _Injector:
     # -- sequence ----------------------------------------------------------------
 
     def _sequence(self, actions: Sequence[Mapping[str, Any]]) -> None:
-        previous: dict[str, str] = {}
+        previous = self.previous
         for action in actions:
             name = action["name"]
             lane = "deferred" if action["execute"] in _SCRIPT else "immediate"
@@ -410,6 +412,7 @@ class _Injector:
             raise AuthorError(self._no_room(name, "before", anchor, base, floor))
         return base - 1
 
+
     def _free(self, name: str, number: int) -> int:
         taken = [a for a, n in self._numbers().items() if n == number]
         if taken:
@@ -418,9 +421,11 @@ class _Injector:
         return number
 
     def _no_room(self, name: str, relation: str, anchor: str, base: int, bound: int) -> str:
+        neighbour = next((a for a, n in self._numbers().items() if n == bound), None)
+        beside = f"{neighbour} is at {bound}" if neighbour else "no number is left"
         return (f"no free sequence number for {name} {relation} {anchor} ({base}) in "
-                f"{self.package.path}: the next action is at {bound}; give "
-                f"--sequence {name}=NUMBER")
+                f"{self.package.path}: {beside}; give --sequence {name}=NUMBER, or place "
+                f"it {relation} another action")
 
     def _place(self, name: str, condition: str | None, number: int) -> None:
         p = self.package
