@@ -134,6 +134,19 @@ def test_rows_land_as_msica_wxs_would_write_them(tmp_path: Path) -> None:
     assert len(sequence) == len(STANDARD) + 5
 
 
+def test_the_changed_package_gets_a_new_package_code(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    with Package.open(msi, write=True) as package:
+        package.set_package_code("{11111111-2222-3333-4444-555555555555}")
+        package.commit()
+    result = inject.inject(msi, [fake_dll(tmp_path / "a.dll", [action("Alpha")])])
+    with MsiFile.open(msi) as reread:
+        code = reread.summary["revision_number"]
+    assert code == result.package_code
+    assert isinstance(code, str) and len(code) == 38
+    assert code != "{11111111-2222-3333-4444-555555555555}"
+
+
 def test_injecting_again_replaces_and_never_duplicates(tmp_path: Path) -> None:
     msi = base_msi(tmp_path / "app.msi")
     dll = fake_dll(tmp_path / "acts.x64.dll", ACTIONS)
@@ -210,13 +223,27 @@ def test_two_dlls_each_get_a_binary(tmp_path: Path) -> None:
     assert custom_actions_of(msi)["Two"]["Source"] == "msica_two.dll"
 
 
+def test_unplaced_actions_chain_on_across_dlls(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    one = fake_dll(tmp_path / "one.dll", [action("One"), action("Later", execute="deferred",
+                                                              kind=1025)])
+    two = fake_dll(tmp_path / "two.dll", [action("Two"), action("Last", execute="rollback",
+                                                              kind=1281)], filler=b"2")
+    inject.inject(msi, [one, two])
+    sequence = sequence_of(msi)
+    assert [sequence[n][0] for n in ("One", "Two", "Later", "Last")] == [1001, 1002,
+                                                                        1501, 1502]
+
+
 def test_output_option_leaves_the_input_alone(tmp_path: Path) -> None:
     msi = base_msi(tmp_path / "app.msi")
     before = msi.read_bytes()
     out = tmp_path / "out" / "injected.msi"
     out.parent.mkdir()
+    msi.chmod(0o644)
     inject.inject(msi, [fake_dll(tmp_path / "a.dll", [action("Alpha")])], output=out)
     assert msi.read_bytes() == before
+    assert out.stat().st_mode & 0o777 == 0o644  # not the work copy's 0600
     assert "Alpha" in sequence_of(out)
     assert sorted(p.name for p in out.parent.iterdir()) == ["injected.msi"]  # no leftovers
 
@@ -250,7 +277,7 @@ def test_cli_reports_rows_and_exits_zero(
         (lambda p: _without_sequence(p), AuthorError.exit_code,
          "has no InstallExecuteSequence table"),
         (lambda p: base_msi(p, sequence=[("CostFinalize", 1000), ("Next", 1001)]),
-         AuthorError.exit_code, "no free sequence number for Alpha after CostFinalize (1000)"),
+         AuthorError.exit_code, "no free sequence number for Alpha after CostFinalize (1000) in "),
         (lambda p: base_msi(p, custom_action_table=True, extra_action="Alpha"),
          AuthorError.exit_code, "already has a custom action Alpha that msica did not add"),
         (lambda p: base_msi(p, sequence=[("InstallFinalize", 6600)]), AuthorError.exit_code,
@@ -304,6 +331,17 @@ def test_bad_sequence_options_exit_2(
     assert msi.read_bytes() == before
 
 
+def test_an_output_in_a_missing_directory_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    dll = fake_dll(tmp_path / "acts.x64.dll", [action("Alpha")])
+    code, err = run_cli(capsys, str(msi), "--dll", str(dll), "-o",
+                        str(tmp_path / "nowhere" / "out.msi"))
+    assert code == AuthorError.exit_code
+    assert "cannot write beside" in err and err.count("\n") == 1
+
+
 def test_a_dll_without_a_payload_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -315,3 +353,53 @@ def test_a_dll_without_a_payload_is_refused(
     assert code == AuthorError.exit_code
     assert "plain.dll" in err and err.count("\n") == 1
     assert msi.read_bytes() == before
+
+
+def test_new_tables_are_described_in_an_existing_validation_table(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    with Package.open(msi, write=True) as package:  # the _Validation schema WiX writes
+        package.execute(
+            "CREATE TABLE `_Validation` (`Table` CHAR(32) NOT NULL, `Column` CHAR(32) NOT NULL, "
+            "`Nullable` CHAR(4) NOT NULL, `MinValue` LONG, `MaxValue` LONG, "
+            "`KeyTable` CHAR(255), `KeyColumn` SHORT, `Category` CHAR(32), `Set` CHAR(255), "
+            "`Description` CHAR(255) PRIMARY KEY `Table`, `Column`)")
+        package.commit()
+    inject.inject(msi, [fake_dll(tmp_path / "a.dll", [action("Alpha")])])
+    inject.inject(msi, [fake_dll(tmp_path / "a.dll", [action("Alpha")])])
+    with MsiFile.open(msi) as reread:
+        described = sorted((r["Table"], r["Column"], r["Nullable"], r["Category"])
+                           for r in reread.rows("_Validation"))
+    assert described == [
+        ("Binary", "Data", "N", "Binary"),
+        ("Binary", "Name", "N", "Identifier"),
+        ("CustomAction", "Action", "N", "Identifier"),
+        ("CustomAction", "ExtendedType", "Y", "DoubleInteger"),
+        ("CustomAction", "Source", "Y", "CustomSource"),
+        ("CustomAction", "Target", "Y", "Formatted"),
+        ("CustomAction", "Type", "N", None),
+    ]
+
+
+def test_a_data_action_gets_a_type_51_setter_that_goes_with_it(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi")
+    secret = action("Secret", execute="deferred", kind=3073 | 0x2000, hide_target=True,
+                    data="[INSTALLDIR];[PASSWORD]", data_setter="MsicaData_Secret")
+    plain = action("Plain", execute="commit", kind=1 | 1024 | 512,
+                   data="[ProductCode]", data_setter="MsicaData_Plain")
+    dll = fake_dll(tmp_path / "acts.x64.dll", [secret, plain])
+    inject.inject(msi, [dll])
+    rows = custom_actions_of(msi)
+    assert (rows["MsicaData_Secret"]["Type"], rows["MsicaData_Secret"]["Source"],
+            rows["MsicaData_Secret"]["Target"]) == (51 | 0x2000, "Secret",
+                                                   "[INSTALLDIR];[PASSWORD]")
+    assert (rows["MsicaData_Plain"]["Type"], rows["MsicaData_Plain"]["Source"],
+            rows["MsicaData_Plain"]["Target"]) == (51, "Plain", "[ProductCode]")
+    sequence = sequence_of(msi)
+    # A commit action is in the script lane: chained after the deferred one.
+    assert [sequence[n][0] for n in ("MsicaData_Secret", "Secret", "MsicaData_Plain",
+                                      "Plain")] == [1501, 1502, 1503, 1504]
+
+    # Without Plain: its setter, which has no msica Binary key, leaves with it.
+    inject.inject(msi, [fake_dll(tmp_path / "acts.x64.dll", [secret], filler=b"v2")])
+    assert sorted(custom_actions_of(msi)) == ["MsicaData_Secret", "Secret"]
+    assert "MsicaData_Plain" not in sequence_of(msi)

@@ -78,6 +78,10 @@ const char *wine_get_version(void);
 UINT __stdcall MsiOpenDatabaseW(const wchar_t *szDatabasePath, const wchar_t *szPersist,
                                 MSIHANDLE *phDatabase);
 UINT __stdcall MsiDatabaseCommit(MSIHANDLE hDatabase);
+UINT __stdcall MsiSummaryInfoSetPropertyW(MSIHANDLE hSummaryInfo, UINT uiProperty,
+                                          UINT uiDataType, int iValue, void *pftValue,
+                                          const wchar_t *szValue);
+UINT __stdcall MsiSummaryInfoPersist(MSIHANDLE hSummaryInfo);
 UINT __stdcall MsiDatabaseExportW(MSIHANDLE hDatabase, const wchar_t *szTableName,
                                   const wchar_t *szFolderPath, const wchar_t *szFileName);
 UINT __stdcall MsiRecordSetStreamW(MSIHANDLE hRecord, UINT iField, const wchar_t *szFilePath);

@@ -48,6 +48,7 @@ typedef struct _LibmsiDatabase LibmsiDatabase;
 typedef struct _LibmsiQuery LibmsiQuery;
 typedef struct _LibmsiRecord LibmsiRecord;
 typedef struct _GInputStream GInputStream;
+typedef struct _LibmsiSummaryInfo LibmsiSummaryInfo;
 
 LibmsiDatabase *libmsi_database_new(const char *path, guint flags, const char *persist,
                                     GError **error);
@@ -68,6 +69,12 @@ char *libmsi_record_get_string(const LibmsiRecord *record, guint field);
 gboolean libmsi_record_set_stream(LibmsiRecord *record, guint field, GInputStream *input,
                                   size_t count, void *cancellable, GError **error);
 GInputStream *libmsi_record_get_stream(LibmsiRecord *record, guint field);
+LibmsiSummaryInfo *libmsi_summary_info_new(LibmsiDatabase *database, guint update_count,
+                                           GError **error);
+const char *libmsi_summary_info_get_string(LibmsiSummaryInfo *si, int prop, GError **error);
+gboolean libmsi_summary_info_set_string(LibmsiSummaryInfo *si, int prop, const char *value,
+                                        GError **error);
+gboolean libmsi_summary_info_persist(LibmsiSummaryInfo *si, GError **error);
 """
 
 GLIB_CDEF = """
@@ -225,6 +232,39 @@ class Database:
                 raise _take_error(libs, error, "cannot read the code page")
             file.seek(0)
             return parse_force_codepage(file.read().decode("ascii", "replace"))
+
+    def summary_text(self, pid: int) -> str | None:
+        """Text property ``pid`` of the summary information stream (None when unset)."""
+        libs = self._libs
+        libs.forget()
+        error = libs.ffi.new("GError **")
+        info = libs.msi.libmsi_summary_info_new(self._live(), 0, error)
+        if info == libs.ffi.NULL:
+            raise _take_error(libs, error, "cannot read the summary information")
+        try:
+            raw = libs.msi.libmsi_summary_info_get_string(info, pid, error)
+            if raw == libs.ffi.NULL:
+                if error[0] != libs.ffi.NULL:
+                    _take_error(libs, error, "")  # unset or not text: no value
+                return None
+            return str(libs.ffi.string(raw).decode("utf-8", "replace"))
+        finally:
+            libs.gobject.g_object_unref(info)
+
+    def set_summary_text(self, pid: int, value: str) -> None:
+        """Set text property ``pid`` of the summary information (written on commit)."""
+        libs = self._libs
+        libs.forget()
+        error = libs.ffi.new("GError **")
+        info = libs.msi.libmsi_summary_info_new(self._live(), 1, error)
+        if info == libs.ffi.NULL:
+            raise _take_error(libs, error, "cannot open the summary information")
+        try:
+            if not (libs.msi.libmsi_summary_info_set_string(info, pid, value.encode(), error)
+                    and libs.msi.libmsi_summary_info_persist(info, error)):
+                raise _take_error(libs, error, "cannot write the summary information")
+        finally:
+            libs.gobject.g_object_unref(info)
 
     def _live(self) -> Any:
         if self._handle is None:

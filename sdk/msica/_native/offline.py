@@ -33,6 +33,10 @@ class OfflineDatabase(Protocol):
 
     def codepage(self) -> int: ...
 
+    def summary_text(self, pid: int) -> str | None: ...
+
+    def set_summary_text(self, pid: int, value: str) -> None: ...
+
     def commit(self) -> None: ...
 
     def close(self) -> None: ...
@@ -57,6 +61,7 @@ _MSICOLINFO_NAMES = 0
 _MSICOLINFO_TYPES = 1
 _ERROR_NO_MORE_ITEMS = 259
 _MSI_NULL_INTEGER = -0x80000000
+_VT_LPSTR = 30
 
 
 class MsiDllDatabase:
@@ -129,6 +134,47 @@ class MsiDllDatabase:
                        "cannot read the code page")
             with open(os.path.join(folder, "codepage.idt"), "rb") as file:
                 return parse_force_codepage(file.read().decode("ascii", "replace"))
+
+    def summary_text(self, pid: int) -> str | None:
+        from . import ERROR_MORE_DATA
+
+        ffi, lib = self._ffi, self._lib
+        info = self._summary(0)
+        try:
+            kind, number = ffi.new("UINT *"), ffi.new("int *")
+            capacity = 256
+            while True:
+                buffer, size = ffi.new("wchar_t[]", capacity), ffi.new("DWORD *", capacity)
+                code = lib.MsiSummaryInfoGetPropertyW(info, pid, kind, number, ffi.NULL,
+                                                      buffer, size)
+                if code != ERROR_MORE_DATA:
+                    break
+                capacity = size[0] + 1
+            self._call("MsiSummaryInfoGetPropertyW", code, "cannot read the summary information")
+            return str(ffi.string(buffer, size[0])) if kind[0] == _VT_LPSTR else None
+        finally:
+            lib.MsiCloseHandle(info)
+
+    def set_summary_text(self, pid: int, value: str) -> None:
+        lib = self._lib
+        info = self._summary(1)
+        try:
+            self._call("MsiSummaryInfoSetPropertyW",
+                       lib.MsiSummaryInfoSetPropertyW(info, pid, _VT_LPSTR, 0, self._ffi.NULL,
+                                                      value),
+                       "cannot write the summary information")
+            self._call("MsiSummaryInfoPersist", lib.MsiSummaryInfoPersist(info),
+                       "cannot write the summary information")
+        finally:
+            lib.MsiCloseHandle(info)
+
+    def _summary(self, updates: int) -> int:
+        handle = self._ffi.new("MSIHANDLE *")
+        self._call("MsiGetSummaryInformationW",
+                   self._lib.MsiGetSummaryInformationW(self._live(), self._ffi.NULL, updates,
+                                                       handle),
+                   "cannot open the summary information")
+        return int(handle[0])
 
     def columns(self, sql: str) -> list[tuple[str, str]]:
         view = self._open_view(sql)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -34,6 +35,8 @@ Value = Union[str, int, None]
 Param = Field
 
 _T = TypeVar("_T")
+
+_PID_REVISION_NUMBER = 9  # the package code, in an .msi
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
 
@@ -111,6 +114,10 @@ class Package:
         """Run a statement (INSERT, UPDATE, DELETE, CREATE TABLE, ALTER TABLE...).
 
         One row per INSERT; ``bytes`` bound to a marker fill a stream column.
+        libmsi 0.101 (measured) does not enforce NOT NULL: an INSERT that leaves a
+        required field null succeeds and keeps the row with the field empty; and a
+        failed INSERT may leave a row holding only its key. Look a key up before
+        inserting, and give every required field.
         """
         self._run(sql, params, streams=False)
 
@@ -158,6 +165,8 @@ class Package:
         """Put ``data`` in ``column`` of the row of ``table`` keyed ``key``: the row is
         updated when it exists, else inserted with only those two fields (a Binary or
         Icon row)."""
+        if not data:
+            raise AuthorError(f"{table} {key}: no data (an empty stream cannot be stored)")
         key_column = self.columns(table)[0]
         t, c = _identifier(table, "table"), _identifier(column, "column")
         # Looked up first: a failed INSERT in libmsi 0.101 leaves a key-only row behind.
@@ -172,6 +181,20 @@ class Package:
         if self._database is None:
             raise AuthorError(f"{self.path} is closed")
         return self._database
+
+    @property
+    def package_code(self) -> str | None:
+        """The package code (summary information's revision number, PID 9)."""
+        return self._wrap(lambda db: db.summary_text(_PID_REVISION_NUMBER),
+                          "reading the summary information")
+
+    def set_package_code(self, code: str | None = None) -> str:
+        """Give the package a new package code (a new GUID unless ``code``), as a changed
+        package must have; written on :meth:`commit`."""
+        code = code or "{" + str(uuid.uuid4()).upper() + "}"
+        self._wrap(lambda db: db.set_summary_text(_PID_REVISION_NUMBER, code),
+                   "writing the summary information")
+        return code
 
     def codepage(self) -> int:
         """The code page the database keeps its text in (0: neutral, stored as 1252)."""
