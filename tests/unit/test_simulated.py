@@ -389,6 +389,8 @@ PRODUCT_WXS = """<?xml version="1.0" encoding="utf-8"?>
     <Property Id="MULTI" Value="line one&#10;line two"/>
     <Directory Id="TARGETDIR" Name="SourceDir"/>
     <Feature Id="Main" Level="1"/>
+    <CustomAction Id="SetGreeted" Property="GREETED" Value="[GREETING], [%MSICA_SIM_USER]!"/>
+    <InstallExecuteSequence><Custom Action="SetGreeted" Sequence="1001"/></InstallExecuteSequence>
   </Product>
 </Wix>
 """
@@ -450,3 +452,15 @@ def test_an_action_queries_the_package_and_adds_temporary_rows(product_msi: Path
     fresh = SimulatedSession.from_msi(product_msi).database
     assert fresh.execute("SELECT `Value` FROM `Property` WHERE `Property` = ?",
                          "ADDED_AT_RUNTIME") == []
+
+
+def test_do_action_runs_the_package_type_51_actions(
+    product_msi: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MSICA_SIM_USER", "Ada")
+    session = SimulatedSession.from_msi(product_msi, {"GREETING": "Hello"})
+    session.do_action("SetGreeted")
+    assert session.properties["GREETED"] == "Hello, Ada!"
+    assert session.property_writes == [("GREETED", "Hello, Ada!")]
+    with pytest.raises(SimulatorError, match="type 51"):
+        session.do_action("InstallFiles")

@@ -428,10 +428,13 @@ class SimulatedMsi:
 
         found = registered(name)
         if found is None:
+            if self._set_property_action(install, name):
+                return ERROR_SUCCESS
             raise SimulatorError(
                 f"MsiDoActionW({name!r}): the simulated engine runs only msica actions that "
-                "are imported (@custom_action); run standard actions and other custom actions "
-                "in a real install (msica run, or the msica_install fixture)"
+                "are imported (@custom_action) and, in a session made with from_msi, the "
+                "package's type 51 (set a property) actions; run standard actions and other "
+                "custom actions in a real install (msica run, or the msica_install fixture)"
             )
         declared, function = found
         if declared.execute != install.execute:
@@ -446,6 +449,26 @@ class SimulatedMsi:
         if code in (ERROR_SUCCESS, ERROR_NO_MORE_ITEMS):
             return ERROR_SUCCESS
         return ERROR_INSTALL_USEREXIT if code == ERROR_INSTALL_USEREXIT else ERROR_INSTALL_FAILURE
+
+    def _set_property_action(self, install: Install, name: str) -> bool:
+        """Run ``name`` when it is a type 51 row of the package's CustomAction table:
+        the property named in Source gets Target, formatted."""
+        if install.database is None or not install.database.has_table("CustomAction"):
+            return False
+        rows = install.database.query(
+            "SELECT `Type`, `Source`, `Target` FROM `CustomAction` WHERE `Action` = ?", (name,))
+        if not rows or not isinstance(rows[0][0], int) or rows[0][0] & 0x3F != 51:
+            return False
+        _, source, target = rows[0]
+        if install.in_script:
+            raise SimulatorError(f"MsiDoActionW({name!r}): a type 51 action sets a property, "
+                                 f"which a {install.execute} action cannot do")
+        value = format_record(["" if target is None else str(target)], install)
+        install.properties[str(source)] = value
+        if not value:
+            del install.properties[str(source)]
+        install.property_writes.append((str(source), value))
+        return True
 
     @_forwarded
     def MsiSetInstallLevel(self, handle: int, level: int) -> int:
