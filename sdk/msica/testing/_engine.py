@@ -172,7 +172,7 @@ class SimulatedMsi:
         self.objects: dict[int, object] = {}
         self._next = _FIRST_HANDLE
         self._lock = threading.Lock()
-        self._last_error: str | None = None
+        self._errors = threading.local()  # the last error record is per thread, as in msi.dll
         self._real: Any = None
         self._real_tried = False
         width = int(ffi.sizeof("wchar_t"))
@@ -204,7 +204,7 @@ class SimulatedMsi:
         return self._real
 
     def _fail(self, code: int, text: str) -> int:
-        self._last_error = text
+        self._errors.text = text
         return code
 
     # strings --------------------------------------------------------------------
@@ -352,10 +352,11 @@ class SimulatedMsi:
     # errors --------------------------------------------------------------------------
 
     def MsiGetLastErrorRecord(self) -> int:
-        if self._last_error is None:
+        text: str | None = getattr(self._errors, "text", None)
+        if text is None:
             real = self.real()
             return int(real.MsiGetLastErrorRecord()) if real is not None else 0
-        text, self._last_error = self._last_error, None
+        self._errors.text = None
         return self.open(_Record([text]))
 
     # formatting ----------------------------------------------------------------------
