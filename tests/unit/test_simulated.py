@@ -387,7 +387,13 @@ PRODUCT_WXS = """<?xml version="1.0" encoding="utf-8"?>
     <Package InstallerVersion="500" Compressed="yes"/>
     <Property Id="GREETING" Value="hallo; a=b [x]"/>
     <Property Id="MULTI" Value="line one&#10;line two"/>
-    <Directory Id="TARGETDIR" Name="SourceDir"/>
+    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="ProgramFiles64Folder">
+        <Directory Id="INSTALLDIR" Name="Simulated App">
+          <Directory Id="BINDIR" Name="bin"/>
+        </Directory>
+      </Directory>
+    </Directory>
     <Feature Id="Main" Level="1"/>
     <CustomAction Id="SetGreeted" Property="GREETED" Value="[GREETING], [%MSICA_SIM_USER]!"/>
     <InstallExecuteSequence><Custom Action="SetGreeted" Sequence="1001"/></InstallExecuteSequence>
@@ -464,3 +470,13 @@ def test_do_action_runs_the_package_type_51_actions(
     assert session.property_writes == [("GREETED", "Hello, Ada!")]
     with pytest.raises(SimulatorError, match="type 51"):
         session.do_action("InstallFiles")
+
+
+def test_target_paths_come_from_the_directory_table(product_msi: Path) -> None:
+    session = SimulatedSession.from_msi(
+        product_msi, {"ProgramFiles64Folder": "C:\\Program Files\\"})
+    assert session.target_path("BINDIR") == "C:\\Program Files\\Simulated App\\bin\\"
+    session.set_target_path("INSTALLDIR", "D:\\Apps\\Sim")
+    assert session.target_path("BINDIR") == "D:\\Apps\\Sim\\bin\\"
+    with pytest.raises(SimulatorError, match="give ProgramFiles64Folder"):
+        SimulatedSession.from_msi(product_msi).target_path("INSTALLDIR")

@@ -486,14 +486,14 @@ class SimulatedMsi:
         if install is None:
             return ERROR_INVALID_HANDLE
         name = self._text(folder) or ""
-        path = install.read(name)
-        if not path:
+        path = _target_path(install, name, set())
+        if path is None:
             return self._fail(
                 ERROR_DIRECTORY,
                 f"no directory {name} (the simulated engine knows a directory by the property "
-                "of the same name: give it in the session's properties)",
+                "of the same name, or from the Directory table of a from_msi session)",
             )
-        return self._put(path if path.endswith("\\") else path + "\\", buffer, size)
+        return self._put(path, buffer, size)
 
     @_forwarded
     def MsiSetTargetPathW(self, handle: int, folder: Any, path: Any) -> int:
@@ -502,7 +502,7 @@ class SimulatedMsi:
             return ERROR_INVALID_HANDLE
         name = self._text(folder) or ""
         value = self._text(path) or ""
-        if not install.read(name):
+        if _target_path(install, name, set()) is None:
             return self._fail(ERROR_DIRECTORY, f"no directory {name}")
         if not value:
             return ERROR_INVALID_PARAMETER
@@ -737,6 +737,43 @@ class SimulatedMsi:
                 return getattr(real, name)
             raise SimulatorError(f"{name}: the simulated engine does not implement it")
         raise AttributeError(name)
+
+
+def _target_path(install: Install, name: str, seen: set[str]) -> str | None:
+    """Where directory ``name`` goes: its property when set (as after CostFinalize), else
+    its parent's path and the target long name of its DefaultDir in the Directory table.
+    A directory with no parent (TARGETDIR, or a system folder the engine would set, such as
+    ProgramFiles64Folder) needs its property: SimulatorError names it."""
+    value = install.read(name)
+    if value:
+        return value if value.endswith("\\") else value + "\\"
+    database = install.database
+    if database is None or name in seen or not database.has_table("Directory"):
+        return None
+    rows = database.query("SELECT `Directory_Parent`, `DefaultDir` FROM `Directory` "
+                          "WHERE `Directory` = ?", (name,))
+    if not rows:
+        return None
+    parent, default_dir = rows[0]
+    target = str(default_dir or ".").split(":", 1)[0].split("|")[-1]
+    root = not parent or parent == name
+    if root and install.read("ROOTDRIVE"):
+        return _target_path(install, "ROOTDRIVE", seen | {name})
+    if root or (target in (".", "SourceDir") and _is_root(database, str(parent))):
+        raise SimulatorError(
+            f"MsiGetTargetPathW: {name} is a root or system folder, whose path the engine "
+            f"sets; give {name} (a path) in the session's properties"
+        )
+    base = _target_path(install, str(parent), seen | {name})
+    if base is None:
+        return None
+    return base if target in (".", "") else f"{base}{target}\\"
+
+
+def _is_root(database: DatabaseBackend, name: str) -> bool:
+    rows = database.query("SELECT `Directory_Parent` FROM `Directory` WHERE `Directory` = ?",
+                          (name,))
+    return bool(rows) and (not rows[0][0] or rows[0][0] == name)
 
 
 # formatting (MsiFormatRecord) ----------------------------------------------------------
