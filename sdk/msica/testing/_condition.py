@@ -16,10 +16,12 @@ Installer documentation:
 A property compared with an integer is compared as an integer when its value
 is one, else only ``<>`` holds; two properties or a property and a literal
 are compared as integers when both are all digits, else as text; a literal
-and an integer never compare (false). A term alone is true when it is a
+and an integer are always different (only ``<>`` holds, even for ``"3"`` and
+``3``, as Wine's msi.dll answers). A term alone is true when it is a
 non-zero integer or non-empty text. An empty condition is
 :data:`~msica.enums.Condition.NONE`, a malformed one
-:data:`~msica.enums.Condition.ERROR`.
+:data:`~msica.enums.Condition.ERROR`. tests/engine/test_simulator_parity.py
+holds these answers against Wine's msi.dll.
 """
 
 from __future__ import annotations
@@ -196,8 +198,8 @@ def _compare(left: _Value, operator: str, right: _Value) -> bool:
     if left.number is not None or right.number is not None:
         number = left.number if left.number is not None else right.number
         other = right if left.number is not None else left
-        if not other.symbol:  # a literal never compares with an integer
-            return False
+        if not other.symbol:  # a literal never equals an integer, even "3" and 3
+            return op == "<>"
         converted = _as_number(other.text or "")
         if converted is None:
             return op == "<>"

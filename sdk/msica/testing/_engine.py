@@ -785,9 +785,13 @@ def format_record(fields: Sequence[str | int | None], install: Install | None) -
     deferred action only the three it may read), ``[%NAME]`` (environment),
     ``[\\x]`` (a literal x), ``[~]`` (a null character), and brackets nested
     inside brackets (``[[NAME]]`` reads the property named by NAME's value).
-    ``{...}`` groups are kept as text. A template-less record gives
-    ``1: a 2: b ...``. ``[#File]``, ``[!File]``, ``[$Component]`` raise
-    :class:`SimulatorError`.
+    A ``{...}`` group holding references is dropped when one of them is empty,
+    else it gives its text without the braces; ``{}`` gives nothing. Any other
+    bracketed text names a property (``[ X ]`` is the empty property " X "); an
+    unclosed ``[`` leaves the rest as text. A template-less record gives ``1: a
+    2: b ...``. ``[#File]``, ``[!File]``, ``[$Component]`` raise
+    :class:`SimulatorError`. tests/engine/test_simulator_parity.py holds these
+    answers against Wine's msi.dll.
     """
     template = fields[0] if fields else None
     values = list(fields[1:])
@@ -799,39 +803,57 @@ def format_record(fields: Sequence[str | int | None], install: Install | None) -
     return _expand(str(template), values, install)
 
 
-def _expand(text: str, values: list[str | int | None], install: Install | None) -> str:
+def _expand(text: str, values: list[str | int | None], install: Install | None,
+            empty: list[bool] | None = None) -> str:
+    """``text`` formatted; ``empty`` gets True when a reference resolved to nothing."""
     out: list[str] = []
     position = 0
     while position < len(text):
         char = text[position]
+        if text.startswith("{}", position):  # an empty group gives nothing
+            position += 2
+            continue
+        if char == "{" and "[" in text[position:]:
+            close = _matching(text, position, "{", "}")
+            if close is not None:
+                inner = text[position + 1:close]
+                if "[" not in inner:
+                    out.append(text[position:close + 1])
+                else:
+                    missing: list[bool] = []
+                    expanded = _expand(inner, values, install, missing)
+                    out.append("" if any(missing) else expanded)
+                position = close + 1
+                continue
         if char != "[":
             out.append(char)
             position += 1
             continue
-        if text.startswith("[\\", position) and position + 3 < len(text) + 1 and \
-                text[position + 3:position + 4] == "]":
+        if text.startswith("[\\", position) and text[position + 3:position + 4] == "]":
             out.append(text[position + 2])
             position += 4
             continue
-        end = _matching(text, position)
-        if end is None:
-            out.append(char)
-            position += 1
-            continue
+        end = _matching(text, position, "[", "]")
+        if end is None:  # an unclosed bracket: the rest is text
+            out.append(text[position:])
+            break
         inner = text[position + 1:end]
         if "[" in inner:
             inner = _expand(inner, values, install)
-        out.append(_resolve(inner, values, install))
+        value = _resolve(inner, values, install)
+        if empty is not None and value == "":
+            empty.append(True)
+        out.append(value)
         position = end + 1
     return "".join(out)
 
 
-def _matching(text: str, start: int) -> int | None:
+def _matching(text: str, start: int, opening: str, closing: str) -> int | None:
     depth = 0
     for index in range(start, len(text)):
-        if text[index] == "[":
+        if text[index] == opening:
             depth += 1
-        elif text[index] == "]":
+        elif text[index] == closing:
             depth -= 1
             if depth == 0:
                 return index
@@ -841,6 +863,8 @@ def _matching(text: str, start: int) -> int | None:
 def _resolve(inner: str, values: list[str | int | None], install: Install | None) -> str:
     if inner == "~":
         return "\0"
+    if inner == "":
+        return ""
     if inner.isdigit():
         index = int(inner)
         if 1 <= index <= len(values) and values[index - 1] is not None:
@@ -853,8 +877,6 @@ def _resolve(inner: str, values: list[str | int | None], install: Install | None
             f"MsiFormatRecordW: [{inner}] needs the engine's file and component costing, which "
             "the simulated engine does not do; test it in a real install"
         )
-    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.]*", inner):
-        return f"[{inner}]"
     return install.read(inner) if install is not None else ""
 
 
