@@ -66,3 +66,7 @@ def test_formatting_agrees(real: dict[str, Any], simulated: dict[str, Any]) -> N
         if real_text != simulated_text
     ]
     assert differences == []
+
+
+def test_silent_message_answers_agree(real: dict[str, Any], simulated: dict[str, Any]) -> None:
+    assert simulated["messages"] == real["messages"]
