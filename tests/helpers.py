@@ -335,16 +335,20 @@ def fixture_msi(tmp: Path, name: str = "msica fixture") -> Path:
     return wixl_msi(tmp, product_wxs(dll, FIXTURE_ACTIONS, name=name), "fixture")
 
 
-def msibuild_msi(source: Path, msi: Path) -> Path:
+def msibuild_msi(source: Path, msi: Path, *, template: str | None = None) -> Path:
     """An .msi built by msitools' ``msibuild`` from the ``*.idt`` tables in ``source``.
 
     ``_ForceCodepage.idt`` goes first; a binary column's files are looked
     up under ``source/<Table>/``, as ``msibuild`` (run in ``source``) expects.
+    ``template``: the summary's Template (e.g. ``x64;1033``; msibuild's
+    default is ``;1033``).
     """
     tables = sorted(source.glob("*.idt"), key=lambda p: (p.name != "_ForceCodepage.idt", p.name))
     argv: list[str] = ["msibuild", str(Path(msi).resolve())]
     for table in tables:
         argv += ["-i", table.name]
+    if template is not None:
+        argv += ["-s", Path(msi).stem, "msica", template, "{6D3C5A0E-0B7B-4C35-9E27-1C0F5B1A2D40}"]
     Path(msi).unlink(missing_ok=True)
     _run_tool(argv, "msibuild", cwd=source)
     return Path(msi)

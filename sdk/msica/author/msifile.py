@@ -218,7 +218,7 @@ class MsiFile:
         try:
             self._streams = self._list_streams()
             pool = self._raw_stream("_StringPool", table=True, what="string pool")
-            data = self._raw_stream("_StringData", table=True, what="string data")
+            data = self._raw_stream("_StringData", table=True, what="string data", empty=True)
             self.codepage, self.long_string_refs, self._strings = self._load_strings(pool, data)
             self._table_names = self._load_tables()
             self._columns = self._load_columns()
@@ -350,8 +350,11 @@ class MsiFile:
         except Exception as error:
             raise self._error(f"has a damaged {what} ({_brief(error)})") from None
 
-    def _raw_stream(self, name: str, *, table: bool, what: str) -> bytes:
+    def _raw_stream(self, name: str, *, table: bool, what: str, empty: bool = False) -> bytes:
+        """A system stream; ``empty``: a missing one reads as empty (as empty tables do)."""
         raw = self._streams.get((name, table))
+        if raw is None and empty:
+            return b""
         if raw is None:
             raise self._error(f"is not an .msi database: it has no {name} stream ({what})")
         return self._read(raw, f"{name} stream")
@@ -403,7 +406,7 @@ class MsiFile:
 
     def _load_tables(self) -> list[str]:
         width = 3 if self.long_string_refs else 2
-        data = self._raw_stream("_Tables", table=True, what="the list of tables")
+        data = self._raw_stream("_Tables", table=True, what="the list of tables", empty=True)
         if len(data) % width:
             raise self._error("has a damaged _Tables stream: its size is not a whole row count")
         names = []
@@ -422,7 +425,7 @@ class MsiFile:
             Column("_Columns", 3, "Name", TYPE_VALID | TYPE_STRING | 64),
             Column("_Columns", 4, "Type", TYPE_VALID | 2),
         ]
-        data = self._raw_stream("_Columns", table=True, what="the table schemas")
+        data = self._raw_stream("_Columns", table=True, what="the table schemas", empty=True)
         found: dict[str, dict[int, Column]] = {name: {} for name in self._table_names}
         for row in self._decode_rows("_Columns", schema, data):
             table, number, name, kind = row["Table"], row["Number"], row["Name"], row["Type"]
