@@ -352,3 +352,30 @@ def msibuild_msi(source: Path, msi: Path, *, template: str | None = None) -> Pat
     Path(msi).unlink(missing_ok=True)
     _run_tool(argv, "msibuild", cwd=source)
     return Path(msi)
+
+
+def ice_fixture_msi(name: str, tmp: Path) -> Path:
+    """``tmp/<name>.msi`` from tests/fixtures/ice/base plus the changes in ``ice/<name>``.
+
+    See tests/fixtures/ice/README.md; ``clean`` is the base unchanged.
+    """
+    import shutil
+
+    source = tmp / f"{name}-src"
+    shutil.copytree(FIXTURES / "ice" / "base", source)
+    changes = FIXTURES / "ice" / name if name != "clean" else None
+    if changes is not None:
+        for path in changes.iterdir():
+            if path.suffix == ".idt" or path.name == "template":
+                shutil.copy(path, source / path.name)
+            elif path.suffix == ".rows":
+                table = source / f"{path.stem}.idt"
+                lines = table.read_text(encoding="utf-8").splitlines()
+                head, rows = lines[:3], lines[3:]
+                for new in path.read_text(encoding="utf-8").splitlines():
+                    key = new.split("\t", 1)[0]
+                    rows = [r for r in rows if r.split("\t", 1)[0] != key] + [new]
+                table.write_text("\n".join(head + rows) + "\n", encoding="utf-8")
+    template = (source / "template").read_text(encoding="utf-8").strip()
+    (source / "template").unlink()
+    return msibuild_msi(source, tmp / f"{name}.msi", template=template)

@@ -9,33 +9,9 @@ from pathlib import Path
 import pytest
 
 from msica.cli import main
-from tests.helpers import FIXTURES, msibuild_msi
+from tests.helpers import ice_fixture_msi as build_fixture
 
 pytestmark = pytest.mark.skipif(shutil.which("msibuild") is None, reason="needs msitools")
-
-ICE = FIXTURES / "ice"
-
-
-def build_fixture(name: str, tmp: Path) -> Path:
-    """``tmp/<name>.msi`` from tests/fixtures/ice/base plus the changes in ``ice/<name>``."""
-    source = tmp / f"{name}-src"
-    shutil.copytree(ICE / "base", source)
-    changes = ICE / name if name != "clean" else None
-    if changes is not None:
-        for path in changes.iterdir():
-            if path.suffix == ".idt" or path.name == "template":
-                shutil.copy(path, source / path.name)
-            elif path.suffix == ".rows":
-                table = source / f"{path.stem}.idt"
-                lines = table.read_text(encoding="utf-8").splitlines()
-                head, rows = lines[:3], lines[3:]
-                for new in path.read_text(encoding="utf-8").splitlines():
-                    key = new.split("\t", 1)[0]
-                    rows = [r for r in rows if r.split("\t", 1)[0] != key] + [new]
-                table.write_text("\n".join(head + rows) + "\n", encoding="utf-8")
-    template = (source / "template").read_text(encoding="utf-8").strip()
-    (source / "template").unlink()
-    return msibuild_msi(source, tmp / f"{name}.msi", template=template)
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str], str]:

@@ -300,35 +300,41 @@ def _text(row: Row, column: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def inspect(path: Path) -> Report:
-    """Read the package at ``path`` and decode its custom actions."""
-    with MsiFile.open(path) as msi:
-        if not msi.has_table("CustomAction"):
-            return Report(str(path), False, ())
-        placements = _placements(msi)
-        dlls: dict[str, DllInfo] = {}
-        actions = []
-        for row in msi.rows("CustomAction"):
-            name = _text(row, "Action") or ""
-            number = row.get("Type")
-            extended = row.get("ExtendedType")
-            decoded = decode_type(
-                number if isinstance(number, int) else 0,
-                extended if isinstance(extended, int) else None,
-            )
-            source, target = _text(row, "Source"), _text(row, "Target")
-            dll = None
-            in_dll = None
-            if decoded.basic == DLL_FROM_BINARY and source is not None:
-                if source not in dlls and _binary_exists(msi, source):
-                    dlls[source] = read_dll(source, msi.stream("Binary", source))
-                dll = dlls.get(source)
-                if dll is not None and dll.msica and dll.actions:
-                    in_dll = target in dll.actions
-            actions.append(CustomAction(
-                name, decoded, source, target, tuple(placements.get(name, ())), dll, in_dll,
-            ))
-        return Report(str(path), True, tuple(actions), tuple(dlls.values()))
+def inspect(source: Path | MsiFile) -> Report:
+    """Decode the custom actions of the package at ``source`` (a path, or an open MsiFile)."""
+    if isinstance(source, MsiFile):
+        return _inspect(source, source.name)
+    with MsiFile.open(source) as msi:
+        return _inspect(msi, str(source))
+
+
+def _inspect(msi: MsiFile, path: str) -> Report:
+    if not msi.has_table("CustomAction"):
+        return Report(path, False, ())
+    placements = _placements(msi)
+    dlls: dict[str, DllInfo] = {}
+    actions = []
+    for row in msi.rows("CustomAction"):
+        name = _text(row, "Action") or ""
+        number = row.get("Type")
+        extended = row.get("ExtendedType")
+        decoded = decode_type(
+            number if isinstance(number, int) else 0,
+            extended if isinstance(extended, int) else None,
+        )
+        source, target = _text(row, "Source"), _text(row, "Target")
+        dll = None
+        in_dll = None
+        if decoded.basic == DLL_FROM_BINARY and source is not None:
+            if source not in dlls and _binary_exists(msi, source):
+                dlls[source] = read_dll(source, msi.stream("Binary", source))
+            dll = dlls.get(source)
+            if dll is not None and dll.msica and dll.actions:
+                in_dll = target in dll.actions
+        actions.append(CustomAction(
+            name, decoded, source, target, tuple(placements.get(name, ())), dll, in_dll,
+        ))
+    return Report(path, True, tuple(actions), tuple(dlls.values()))
 
 
 def _binary_exists(msi: MsiFile, key: str) -> bool:

@@ -172,21 +172,27 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def validate(path: Path) -> Result:
-    """Run every check on the package at ``path``."""
-    with MsiFile.open(path) as msi:
-        package = _Package(msi)
-        summary = msi.summary
-        findings: list[Finding] = []
-        findings += _ice12(package)
-        findings += _ice27(package)
-        findings += _ice63(package)
-        findings += _ice68(package)
-        findings += _ice72(package)
-        findings += _ice77(package)
-        findings += _ice80(package, summary.get("template"))
-        findings += _ice93(package)
-    return Result(str(path), tuple(findings))
+def validate(source: Path | MsiFile) -> Result:
+    """Run every check on the package at ``source`` (a path, or an open MsiFile)."""
+    if isinstance(source, MsiFile):
+        return _validate(source, source.name)
+    with MsiFile.open(source) as msi:
+        return _validate(msi, str(source))
+
+
+def _validate(msi: MsiFile, path: str) -> Result:
+    package = _Package(msi)
+    summary = msi.summary
+    findings: list[Finding] = []
+    findings += _ice12(package)
+    findings += _ice27(package)
+    findings += _ice63(package)
+    findings += _ice68(package)
+    findings += _ice72(package)
+    findings += _ice77(package)
+    findings += _ice80(package, summary.get("template"))
+    findings += _ice93(package)
+    return Result(path, tuple(findings))
 
 
 def _ice12(package: _Package) -> list[Finding]:
