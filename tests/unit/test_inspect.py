@@ -201,3 +201,27 @@ def test_damaged_and_foreign_dlls(shim_bytes: object) -> None:
     tampered[len(shim) + payload.ENTRY_HEADER.size + 2] ^= 1
     assert read_dll("Tampered", bytes(tampered)).problem == (
         "the payload is corrupt: its SHA-256 differs from the recorded one")
+
+
+@needs_msitools
+def test_actions_run_by_dialog_controls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "src"
+    shutil.copytree(FIXTURES / "ice" / "base", source)
+    (source / "template").unlink()
+    (source / "ControlEvent.idt").write_text(
+        "Dialog_\tControl_\tEvent\tArgument\tCondition\tOrdering\n"
+        "s72\ts50\ts50\ts255\tS255\tI2\n"
+        "ControlEvent\tDialog_\tControl_\tEvent\tArgument\tCondition\n"
+        "LicenseDlg\tCheck\tDoAction\tCheckThings\tLICENSE_KEY\t1\n"
+        "LicenseDlg\tNext\tNewDialog\tVerifyReadyDlg\t1\t2\n",
+        encoding="ascii",
+    )
+    msi = msibuild_msi(source, tmp_path / "ui.msi")
+    assert main(["inspect", str(msi)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "  sequenced: InstallExecuteSequence 1020 if NOT Installed\n"
+        "             DoAction of control LicenseDlg/Check if LICENSE_KEY\n"
+    ) in out
