@@ -218,6 +218,8 @@ def test_actions_run_by_dialog_controls(
         "LicenseDlg\tNext\tNewDialog\tVerifyReadyDlg\t1\t2\n",
         encoding="ascii",
     )
+    with (source / "CustomAction.idt").open("a", encoding="ascii") as table:
+        table.write("RunInstalled\t17\tTool.dll\tEntry\t\nMissingDll\t65\tNoBinary\tEntry\t\n")
     msi = msibuild_msi(source, tmp_path / "ui.msi")
     assert main(["inspect", str(msi)]) == 0
     out = capsys.readouterr().out
@@ -225,3 +227,7 @@ def test_actions_run_by_dialog_controls(
         "  sequenced: InstallExecuteSequence 1020 if NOT Installed\n"
         "             DoAction of control LicenseDlg/Check if LICENSE_KEY\n"
     ) in out
+    assert ("  dll:       File row 'Tool.dll', installed with the product (inside the "
+            "package's media; not opened)\n") in out
+    assert "  runs:      immediate, return ignored\n" in out
+    assert "  dll:       Binary row 'NoBinary' is missing or empty\n" in out

@@ -98,6 +98,7 @@ BASIC_TYPES = {
     )
 }
 DLL_FROM_BINARY = 1
+DLL_INSTALLED = 17
 SCRIPT_BASES = (5, 6)  # low 3 bits of JScript and VBScript types
 
 
@@ -407,7 +408,10 @@ def render(report: Report) -> str:
             if item.in_dll is False:
                 lines.append(f"             entry point {item.target!r} is not one of its actions")
         elif decoded.basic == DLL_FROM_BINARY:
-            lines.append(f"  dll:       Binary row {item.source!r} is missing")
+            lines.append(f"  dll:       Binary row {item.source!r} is missing or empty")
+        elif decoded.basic == DLL_INSTALLED:
+            lines.append(f"  dll:       File row {item.source!r}, installed with the product "
+                         "(inside the package's media; not opened)")
     return "\n".join(lines) + "\n"
 
 
