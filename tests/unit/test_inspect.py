@@ -188,6 +188,10 @@ def test_an_msica_dll_is_recognised(echo_msi: Path, capsys: pytest.CaptureFixtur
         assert [p["table"] for p in action["sequenced"]] == ["InstallExecuteSequence"]
     assert main(["inspect", str(echo_msi)]) == 0
     assert "msica DLL, Python 3.12 x64, actions: Echo, SecondStep" in capsys.readouterr().out
+    # What msica wxs and wixl make passes the checks.
+    assert main(["validate", str(echo_msi)]) == 0
+    assert capsys.readouterr().out.endswith("no problems found by ICE12, ICE27, ICE63, ICE68, "
+                                            "ICE72, ICE77, ICE80, ICE93\n")
 
 
 def test_damaged_and_foreign_dlls(shim_bytes: object) -> None:
@@ -231,3 +235,22 @@ def test_actions_run_by_dialog_controls(
             "package's media; not opened)\n") in out
     assert "  runs:      immediate, return ignored\n" in out
     assert "  dll:       Binary row 'NoBinary' is missing or empty\n" in out
+
+
+def test_json_keys_are_stable(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Scripts read --json: its keys change only on purpose."""
+    if shutil.which("msibuild") is None:
+        pytest.skip("needs msitools")
+    msi = build_fixture("clean", tmp_path)
+    assert main(["inspect", "--json", str(msi)]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert sorted(document) == ["binaries", "custom_action_table", "custom_actions", "msi"]
+    action = document["custom_actions"][0]
+    assert sorted(action) == ["binary", "decoded", "entry_in_msica_dll", "extended_type",
+                              "name", "sequenced", "source", "target", "type"]
+    assert sorted(action["decoded"]) == [
+        "basic", "execution", "flags", "impersonate", "kind", "problems", "return_handling",
+        "scheduling", "source_means", "target_means", "valid"]
+    assert sorted(action["sequenced"][0]) == ["condition", "control", "sequence", "table"]
+    assert sorted(document["binaries"][0]) == [
+        "actions", "arch", "binary", "msica", "problem", "python", "size"]
