@@ -132,6 +132,31 @@ def _parser() -> argparse.ArgumentParser:
                      help="print this property's final value (repeatable)")
     log.add_argument("--json", action="store_true", help="print the summary as JSON")
     log.set_defaults(run=_log)
+
+    inspect = commands.add_parser(
+        "inspect",
+        help="list an .msi's custom actions: type in words, sequencing, msica DLLs",
+        description="Read an .msi (no Windows needed) and describe every custom action: "
+        "its Type decoded (what Source and Target hold, immediate or deferred, "
+        "impersonation, return handling, flags), each sequence that runs it with its "
+        "number and condition, and whether its DLL is an msica DLL (Python version, actions).",
+    )
+    inspect.add_argument("msi", type=Path)
+    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    inspect.set_defaults(run=_inspect)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check an .msi's custom actions as ICE12/27/63/68/72/77/80/93 do",
+        description="Check the custom actions of an .msi the way the ICE12, ICE27, ICE63, "
+        "ICE68, ICE72, ICE77, ICE80 and ICE93 validators do. Exit status: 1 when there is "
+        "an error, 0 otherwise (warnings too, unless --strict); 7 when the file is not a "
+        "readable .msi.",
+    )
+    validate.add_argument("msi", type=Path)
+    validate.add_argument("--json", action="store_true", help="print the findings as JSON")
+    validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    validate.set_defaults(run=_validate)
     return parser
 
 
@@ -224,6 +249,28 @@ def _log(args: argparse.Namespace) -> int:
     else:
         print(report.render(data, title=f"log {args.file}", show_properties=args.show_property))
     return 0 if data["succeeded"] else 1
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from msica.author import inspect
+
+    report = inspect.inspect(args.msi)
+    if args.json:
+        print(json.dumps(inspect.to_json(report), indent=2))
+    else:
+        print(inspect.render(report), end="")
+    return 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from msica.author import validate
+
+    result = validate.validate(args.msi)
+    if args.json:
+        print(json.dumps(validate.to_json(result), indent=2))
+    else:
+        print(validate.render(result), end="")
+    return result.exit_code(strict=args.strict)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from msica.author import validate
 from msica.author.msifile import MsiFile
 from msica.build import builder, config
 from msica.cli import main as msica_main
@@ -102,6 +103,7 @@ def test_injected_echo_installs_and_injecting_again_replaces(
         ("SecondStep", 1, "msica_echo.x64.dll", "SecondStep"),
     ]
     assert sequence == [("Echo", 1001, None), ("SecondStep", 1002, None)]
+    assert validate.validate(msi).findings == ()
 
     first = runner.install(msi, {"ECHO_INPUT": "injected text"},
                            log_path=tmp_path / "first.log", timeout=ENGINE_TIMEOUT)
@@ -144,6 +146,7 @@ def test_injected_deferred_action_gets_its_data_from_the_setter(
     _, sequence, _ = msica_rows(msi)
     assert sequence == [("MsicaData_Noted", 6598, "NOT REMOVE"),
                         ("Noted", 6599, "NOT REMOVE")]
+    assert validate.validate(msi).findings == ()
 
     note = "a;b=c <=> [x]"
     installed = runner.install(msi, {"INJECT_NOTE": note}, log_path=tmp_path / "install.log",

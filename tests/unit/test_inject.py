@@ -282,9 +282,12 @@ def test_cli_reports_rows_and_exits_zero(
          AuthorError.exit_code, "already has a custom action Alpha that msica did not add"),
         (lambda p: base_msi(p, sequence=[("InstallFinalize", 6600)]), AuthorError.exit_code,
          "Alpha goes next to CostFinalize, which"),
+        (lambda p: base_msi(p), AuthorError.exit_code,
+         "Alpha runs in the install script, so it must be between InstallInitialize (1500) "
+         "and InstallFinalize (6600), not at 1399"),
     ],
     ids=["not-an-msi", "truncated", "no-sequence-table", "no-free-number",
-         "name-taken", "missing-anchor"],
+         "name-taken", "missing-anchor", "deferred-outside-the-script"],
 )
 def test_bad_packages_get_one_line_and_stay_unchanged(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], make: Any, exit_code: int,
@@ -293,8 +296,11 @@ def test_bad_packages_get_one_line_and_stay_unchanged(
     msi = tmp_path / "app.msi"
     make(msi)
     before = msi.read_bytes()
-    dll = fake_dll(tmp_path / "acts.x64.dll", [action("Alpha")])
-    code, err = run_cli(capsys, str(msi), "--dll", str(dll))
+    script = "install script" in message
+    alpha = action("Alpha", execute="deferred", kind=1025) if script else action("Alpha")
+    dll = fake_dll(tmp_path / "acts.x64.dll", [alpha])
+    extra = ["--sequence", "Alpha=before:InstallValidate"] if script else []
+    code, err = run_cli(capsys, str(msi), "--dll", str(dll), *extra)
     assert code == exit_code
     assert message in err
     assert err.count("\n") == 1 and "Traceback" not in err
@@ -403,3 +409,12 @@ def test_a_data_action_gets_a_type_51_setter_that_goes_with_it(tmp_path: Path) -
     inject.inject(msi, [fake_dll(tmp_path / "acts.x64.dll", [secret], filler=b"v2")])
     assert sorted(custom_actions_of(msi)) == ["MsicaData_Secret", "Secret"]
     assert "MsicaData_Plain" not in sequence_of(msi)
+
+
+def test_the_injected_package_passes_msica_validate(tmp_path: Path) -> None:
+    from msica.author import validate
+
+    msi = base_msi(tmp_path / "app.msi")
+    inject.inject(msi, [fake_dll(tmp_path / "acts.x64.dll", ACTIONS)])
+    inject.inject(msi, [fake_dll(tmp_path / "acts.x64.dll", ACTIONS)])
+    assert validate.validate(msi).findings == ()

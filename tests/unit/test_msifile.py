@@ -212,3 +212,25 @@ def test_missing_string_pool(tmp_path: Path, product: Path) -> None:
         MsiFile.open(path)
     assert str(caught.value) == (
         f"{path}: is not an .msi database: it has no _StringPool stream (string pool)")
+
+
+def test_three_byte_string_references(tmp_path: Path) -> None:
+    """Past 65535 strings, libmsi stores string ids in 3 bytes and flags the pool."""
+    source = tmp_path / "src"
+    source.mkdir()
+    rows = "".join(f"P{i}\tv{i}\n" for i in range(34000))  # 68000 strings and more
+    (source / "Property.idt").write_text(
+        "Property\tValue\ns72\tl0\nProperty\tProperty\n" + rows, encoding="ascii")
+    with MsiFile.open(msibuild_msi(source, tmp_path / "many.msi")) as msi:
+        assert msi.long_string_refs
+        read = msi.rows("Property")
+    assert read == [{"Property": f"P{i}", "Value": f"v{i}"} for i in range(34000)]
+
+
+def test_a_database_without_tables(tmp_path: Path) -> None:
+    """An empty table has no stream, and so do _Tables and _Columns when there is none."""
+    source = tmp_path / "src"
+    source.mkdir()
+    with MsiFile.open(msibuild_msi(source, tmp_path / "none.msi", template="x64;1033")) as msi:
+        assert msi.tables() == [] and not msi.has_table("CustomAction")
+        assert msi.summary["template"] == "x64;1033"

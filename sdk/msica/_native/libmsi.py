@@ -9,7 +9,10 @@ Two faults of libmsi 0.101 (Debian's libmsi0), measured, shape the callers:
 a failed INSERT leaves a row holding only the key, so callers look a key up
 before inserting rather than relying on the INSERT to fail; and a TEMPORARY
 row makes a commit drop the persistent rows inserted after it, so nothing
-here creates temporary rows.
+here creates temporary rows. Also measured: NOT NULL is not enforced (an
+INSERT leaving a required field null succeeds), and text the database's code
+page cannot hold is stored as null or crashes the commit, which
+:class:`msica.author.package.Package` refuses before it gets here.
 """
 
 from __future__ import annotations

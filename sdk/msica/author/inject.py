@@ -364,12 +364,15 @@ class _Injector:
                 if setter:
                     self._place(setter, condition, self._after(setter, placement.anchor))
                     placement = Placement("after", setter)
-                self._place(name, condition, self._after(name, placement.anchor))
+                number = self._after(name, placement.anchor)
+                self._check_script(name, lane, number)
+                self._place(name, condition, number)
             else:
                 if placement.relation == "at":
                     number = self._free(name, placement.number)
                 else:
                     number = self._before(name, placement.anchor)
+                self._check_script(name, lane, number)
                 self._place(name, condition, number)
                 if setter:
                     self._place(setter, condition, self._before(setter, name))
@@ -426,6 +429,19 @@ class _Injector:
         return (f"no free sequence number for {name} {relation} {anchor} ({base}) in "
                 f"{self.package.path}: {beside}; give --sequence {name}=NUMBER, or place "
                 f"it {relation} another action")
+
+    def _check_script(self, name: str, lane: str, number: int) -> None:
+        """A deferred, rollback or commit action must sit between InstallInitialize and
+        InstallFinalize, or the engine fails the install (error 2762)."""
+        if lane != "deferred":
+            return
+        numbers = self._numbers()
+        first, last = numbers.get("InstallInitialize"), numbers.get("InstallFinalize")
+        if first is not None and last is not None and not first < number < last:
+            raise AuthorError(
+                f"{name} runs in the install script, so it must be between InstallInitialize "
+                f"({first}) and InstallFinalize ({last}), not at {number}: place it with "
+                f"--sequence {name}=after:InstallInitialize or a number in between")
 
     def _place(self, name: str, condition: str | None, number: int) -> None:
         p = self.package

@@ -31,8 +31,10 @@ one-line message that names the file and what is wrong.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +60,7 @@ TYPE_TEMPORARY = 0x4000
 TABLE_PREFIX = "\u4840"
 SUMMARY_STREAM = "\x05SummaryInformation"
 _LONG_REFS_FLAG = 0x8000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _MIME = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz._"
 
 # Summary information property ids and the names they get in :attr:`MsiFile.summary`.
@@ -218,7 +221,7 @@ class MsiFile:
         try:
             self._streams = self._list_streams()
             pool = self._raw_stream("_StringPool", table=True, what="string pool")
-            data = self._raw_stream("_StringData", table=True, what="string data")
+            data = self._raw_stream("_StringData", table=True, what="string data", empty=True)
             self.codepage, self.long_string_refs, self._strings = self._load_strings(pool, data)
             self._table_names = self._load_tables()
             self._columns = self._load_columns()
@@ -303,29 +306,32 @@ class MsiFile:
     @property
     def summary(self) -> dict[str, Value]:
         """The summary information: title, author, template, revision_number..., or {}."""
-        if (SUMMARY_STREAM, False) not in self._streams:
+        raw = self._streams.get((SUMMARY_STREAM, False))
+        if raw is None:
             return {}
-        try:
-            properties = self._ole.getproperties(SUMMARY_STREAM, convert_time=True)
-        except Exception as error:
-            raise self._error(f"has damaged summary information ({_brief(error)})") from None
+        data = self._read(raw, "summary information")
+        properties = _parse_property_set(data)
+        if properties is None:
+            raise self._error("has damaged summary information (a malformed property set)")
         result: dict[str, Value] = {}
+        codepage = properties.get(1)
+        codec = _codec(codepage if isinstance(codepage, int) else self.codepage) or "cp1252"
         for pid, value in properties.items():
             label = _SUMMARY_NAMES.get(pid)
             if label is None:
                 continue
             if isinstance(value, bytes):
-                value = value.decode(_codec(self.codepage) or "cp1252", errors="replace")
-            if isinstance(value, (str, int)) and not isinstance(value, bool):
-                result[label] = value.rstrip("\x00") if isinstance(value, str) else value
+                result[label] = value.split(b"\x00", 1)[0].decode(codec, errors="replace")
             else:
-                result[label] = None if value is None else str(value)
+                result[label] = value
         return result
 
     # -- loading ----------------------------------------------------------
 
     def _error(self, what: str) -> MsiFileError:
-        return MsiFileError(f"{self.name}: {what}")
+        """The error for ``what`` is wrong, on one line whatever names the file holds."""
+        text = f"{self.name}: {what}"
+        return MsiFileError(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text))
 
     def _need_table(self, table: str) -> None:
         if table not in self._columns:
@@ -350,8 +356,11 @@ class MsiFile:
         except Exception as error:
             raise self._error(f"has a damaged {what} ({_brief(error)})") from None
 
-    def _raw_stream(self, name: str, *, table: bool, what: str) -> bytes:
+    def _raw_stream(self, name: str, *, table: bool, what: str, empty: bool = False) -> bytes:
+        """A system stream; ``empty``: a missing one reads as empty (as empty tables do)."""
         raw = self._streams.get((name, table))
+        if raw is None and empty:
+            return b""
         if raw is None:
             raise self._error(f"is not an .msi database: it has no {name} stream ({what})")
         return self._read(raw, f"{name} stream")
@@ -403,7 +412,7 @@ class MsiFile:
 
     def _load_tables(self) -> list[str]:
         width = 3 if self.long_string_refs else 2
-        data = self._raw_stream("_Tables", table=True, what="the list of tables")
+        data = self._raw_stream("_Tables", table=True, what="the list of tables", empty=True)
         if len(data) % width:
             raise self._error("has a damaged _Tables stream: its size is not a whole row count")
         names = []
@@ -422,7 +431,7 @@ class MsiFile:
             Column("_Columns", 3, "Name", TYPE_VALID | TYPE_STRING | 64),
             Column("_Columns", 4, "Type", TYPE_VALID | 2),
         ]
-        data = self._raw_stream("_Columns", table=True, what="the table schemas")
+        data = self._raw_stream("_Columns", table=True, what="the table schemas", empty=True)
         found: dict[str, dict[int, Column]] = {name: {} for name in self._table_names}
         for row in self._decode_rows("_Columns", schema, data):
             table, number, name, kind = row["Table"], row["Number"], row["Name"], row["Type"]
@@ -503,6 +512,61 @@ class MsiFile:
         if stored == 0:
             return None
         return stored - (0x8000 if width == 2 else 0x80000000)
+
+
+# Property types that summary information uses (VT_*).
+_VT_I2, _VT_I4, _VT_LPSTR, _VT_FILETIME = 2, 3, 30, 64
+_FILETIME_EPOCH = datetime.datetime(1601, 1, 1)
+
+
+def _parse_property_set(data: bytes) -> dict[int, str | int | bytes | None] | None:
+    """The properties of the first property set in ``data``, or None if it is malformed.
+
+    Our own bounded reader of [MS-OLEPS] for the four types summary information
+    uses (olefile's follows vector counts from the file unchecked).
+    """
+    def u16(at: int) -> int:
+        return int.from_bytes(data[at : at + 2], "little")
+
+    def u32(at: int) -> int:
+        return int.from_bytes(data[at : at + 4], "little")
+
+    if len(data) < 48 or u16(0) != 0xFFFE or u32(24) < 1:
+        return None
+    start = u32(44)
+    if start + 8 > len(data):
+        return None
+    size, count = u32(start), u32(start + 4)
+    end = start + size
+    if end > len(data) or count > (size - 8) // 8:
+        return None
+    result: dict[int, str | int | bytes | None] = {}
+    for index in range(count):
+        pid = u32(start + 8 + index * 8)
+        at = start + u32(start + 12 + index * 8)
+        if at + 4 > end:
+            return None
+        kind = u16(at)
+        value: str | int | bytes | None
+        if kind == _VT_I2 and at + 6 <= end:
+            value = int.from_bytes(data[at + 4 : at + 6], "little", signed=True)
+        elif kind == _VT_I4 and at + 8 <= end:
+            value = int.from_bytes(data[at + 4 : at + 8], "little", signed=True)
+        elif kind == _VT_LPSTR and at + 8 <= end and at + 8 + u32(at + 4) <= end:
+            value = data[at + 8 : at + 8 + u32(at + 4)]
+        elif kind == _VT_FILETIME and at + 12 <= end:
+            ticks = int.from_bytes(data[at + 4 : at + 12], "little")
+            try:
+                moment = _FILETIME_EPOCH + datetime.timedelta(microseconds=ticks // 10)
+            except OverflowError:
+                return None
+            value = moment.isoformat(sep=" ", timespec="seconds")
+        elif kind in (_VT_I2, _VT_I4, _VT_LPSTR, _VT_FILETIME):
+            return None
+        else:
+            value = None
+        result[pid] = value
+    return result
 
 
 def _is_ole(handle: IO[bytes]) -> bool:
