@@ -333,3 +333,49 @@ def fixture_msi(tmp: Path, name: str = "msica fixture") -> Path:
     """``tmp/fixture.msi`` running :data:`FIXTURE_ACTIONS` from a freshly built DLL."""
     dll = build_native_dll(tmp, FIXTURE_ACTIONS_C, FIXTURE_EXPORTS, "fixture_actions")
     return wixl_msi(tmp, product_wxs(dll, FIXTURE_ACTIONS, name=name), "fixture")
+
+
+def msibuild_msi(source: Path, msi: Path, *, template: str | None = None) -> Path:
+    """An .msi built by msitools' ``msibuild`` from the ``*.idt`` tables in ``source``.
+
+    ``_ForceCodepage.idt`` goes first; a binary column's files are looked
+    up under ``source/<Table>/``, as ``msibuild`` (run in ``source``) expects.
+    ``template``: the summary's Template (e.g. ``x64;1033``; msibuild's
+    default is ``;1033``).
+    """
+    tables = sorted(source.glob("*.idt"), key=lambda p: (p.name != "_ForceCodepage.idt", p.name))
+    argv: list[str] = ["msibuild", str(Path(msi).resolve())]
+    for table in tables:
+        argv += ["-i", table.name]
+    if template is not None:
+        argv += ["-s", Path(msi).stem, "msica", template, "{6D3C5A0E-0B7B-4C35-9E27-1C0F5B1A2D40}"]
+    Path(msi).unlink(missing_ok=True)
+    _run_tool(argv, "msibuild", cwd=source)
+    return Path(msi)
+
+
+def ice_fixture_msi(name: str, tmp: Path) -> Path:
+    """``tmp/<name>.msi`` from tests/fixtures/ice/base plus the changes in ``ice/<name>``.
+
+    See tests/fixtures/ice/README.md; ``clean`` is the base unchanged.
+    """
+    import shutil
+
+    source = tmp / f"{name}-src"
+    shutil.copytree(FIXTURES / "ice" / "base", source)
+    changes = FIXTURES / "ice" / name if name != "clean" else None
+    if changes is not None:
+        for path in changes.iterdir():
+            if path.suffix == ".idt" or path.name == "template":
+                shutil.copy(path, source / path.name)
+            elif path.suffix == ".rows":
+                table = source / f"{path.stem}.idt"
+                lines = table.read_text(encoding="utf-8").splitlines()
+                head, rows = lines[:3], lines[3:]
+                for new in path.read_text(encoding="utf-8").splitlines():
+                    key = new.split("\t", 1)[0]
+                    rows = [r for r in rows if r.split("\t", 1)[0] != key] + [new]
+                table.write_text("\n".join(head + rows) + "\n", encoding="utf-8")
+    template = (source / "template").read_text(encoding="utf-8").strip()
+    (source / "template").unlink()
+    return msibuild_msi(source, tmp / f"{name}.msi", template=template)
