@@ -184,6 +184,7 @@ def test_an_msica_dll_is_recognised(echo_msi: Path, capsys: pytest.CaptureFixtur
     for action in document["custom_actions"]:
         assert action["binary"] == "msica_echo.x64.dll"
         assert action["entry_in_msica_dll"] is True
+        assert action["declared_type"] == action["type"] == 1
         assert action["decoded"]["execution"] == "immediate"
         assert [p["table"] for p in action["sequenced"]] == ["InstallExecuteSequence"]
     assert main(["inspect", str(echo_msi)]) == 0
@@ -246,11 +247,52 @@ def test_json_keys_are_stable(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     document = json.loads(capsys.readouterr().out)
     assert sorted(document) == ["binaries", "custom_action_table", "custom_actions", "msi"]
     action = document["custom_actions"][0]
-    assert sorted(action) == ["binary", "decoded", "entry_in_msica_dll", "extended_type",
-                              "name", "sequenced", "source", "target", "type"]
+    assert sorted(action) == ["binary", "declared_type", "decoded", "entry_in_msica_dll",
+                              "extended_type", "name", "sequenced", "source", "target", "type"]
     assert sorted(action["decoded"]) == [
         "basic", "execution", "flags", "impersonate", "kind", "problems", "return_handling",
         "scheduling", "source_means", "target_means", "valid"]
     assert sorted(action["sequenced"][0]) == ["condition", "control", "sequence", "table"]
     assert sorted(document["binaries"][0]) == [
         "actions", "arch", "binary", "msica", "problem", "python", "size"]
+
+
+def test_a_row_that_differs_from_the_dll_manifest_is_flagged(
+    echo_msi: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Whatever wrote the CustomAction row (here: an edited include) changed the Type the
+    msica DLL declares; inspect says so. (It caught wixl 0.101 dropping Execute="rollback".)"""
+    project = echo_msi.parent
+    include = project / "actions.wxi"
+    text = include.read_text(encoding="utf-8")
+    edited = text.replace('DllEntry="Echo" Execute="immediate" Impersonate="yes" Return="check"',
+                          'DllEntry="Echo" Execute="immediate" Impersonate="yes" Return="ignore"')
+    assert edited != text
+    (project / "variant.wxi").write_text(edited, encoding="utf-8")
+    product = (project / "product.wxs").read_text(encoding="utf-8")
+    assert "actions.wxi" in product
+    (project / "variant.wxs").write_text(product.replace("actions.wxi", "variant.wxi"),
+                                         encoding="utf-8")
+    msi = wixl_msi(project / "variant.wxs", project / "variant.msi")
+    assert main(["inspect", str(msi)]) == 0
+    out = capsys.readouterr().out
+    echo, second = out.split("\n\nEcho: ")[1].split("\n\nSecondStep: ")
+    assert ("  MISMATCH:  the DLL declares type 1 (immediate, return checked (failure stops "
+            "the install)); whatever wrote this row changed it\n") in echo + "\n"
+    assert "MISMATCH" not in second
+
+
+def test_data_setters_are_entries_of_the_dll(shim_bytes: object) -> None:
+    """A deferred action with uses= gets an immediate setter exported by the same DLL."""
+    manifest = {"format": 1, "arch": "x64", "python": "3.12", "actions": [
+        {"name": "Deploy", "type": 1 | 0x400 | 0x800, "data_setter": "MsicaData_Deploy"},
+        {"name": "Check", "type": 1, "data_setter": None},
+    ]}
+    dll = payload.attach(shim_bytes("x64"),  # type: ignore[operator]
+                         {"msica.json": json.dumps(manifest).encode()}, (3, 12))
+    info = read_dll("Actions", dll)
+    assert info.actions == ("Deploy", "Check")
+    assert info.declared_type("Deploy") == 3073
+    assert info.declared_type("MsicaData_Deploy") == 1
+    assert info.declared_type("Check") == 1
+    assert info.declared_type("Other") is None

@@ -220,6 +220,11 @@ class DllInfo:
     arch: str | None = None
     actions: tuple[str, ...] = ()
     problem: str | None = None
+    entries: tuple[tuple[str, int], ...] = ()  # every export an action may name, and its Type
+
+    def declared_type(self, entry: str | None) -> int | None:
+        """The Type the DLL's manifest gives the action exported as ``entry``."""
+        return next((number for name, number in self.entries if name == entry), None)
 
 
 @dataclass(frozen=True)
@@ -233,6 +238,7 @@ class CustomAction:
     placements: tuple[Placement, ...]
     dll: DllInfo | None = None
     in_dll: bool | None = None  # the entry point is one of the msica DLL's actions
+    declared_type: int | None = None  # the Type the msica DLL's manifest gives it
 
 
 @dataclass(frozen=True)
@@ -255,9 +261,14 @@ def read_dll(binary: str, data: bytes) -> DllInfo:
         files = payload.read_entries(data, trailer)
         document = json.loads(files[builder.MANIFEST])
         actions = tuple(str(a["name"]) for a in document["actions"])
+        entries = []
+        for action in document["actions"]:
+            entries.append((str(action["name"]), int(action["type"])))
+            if action.get("data_setter"):  # the immediate action that fills its data
+                entries.append((str(action["data_setter"]), DLL_FROM_BINARY))
         return DllInfo(
             binary, len(data), msica=True, python=str(document["python"]),
-            arch=str(document["arch"]), actions=actions,
+            arch=str(document["arch"]), actions=actions, entries=tuple(entries),
         )
     except BuildError as error:
         problem = str(error)
@@ -326,14 +337,17 @@ def _inspect(msi: MsiFile, path: str) -> Report:
         source, target = _text(row, "Source"), _text(row, "Target")
         dll = None
         in_dll = None
+        declared = None
         if decoded.basic == DLL_FROM_BINARY and source is not None:
             if source not in dlls and _binary_exists(msi, source):
                 dlls[source] = read_dll(source, msi.stream("Binary", source))
             dll = dlls.get(source)
-            if dll is not None and dll.msica and dll.actions:
-                in_dll = target in dll.actions
+            if dll is not None and dll.msica and dll.entries:
+                declared = dll.declared_type(target)
+                in_dll = declared is not None
         actions.append(CustomAction(
             name, decoded, source, target, tuple(placements.get(name, ())), dll, in_dll,
+            declared,
         ))
     return Report(path, True, tuple(actions), tuple(dlls.values()))
 
@@ -362,11 +376,13 @@ def to_json(report: Report) -> dict[str, Any]:
             "sequenced": [asdict(p) for p in item.placements],
             "binary": item.source if item.dll is not None else None,
             "entry_in_msica_dll": item.in_dll,
+            "declared_type": item.declared_type,
         }
 
     def binary(info: DllInfo) -> dict[str, Any]:
         document = asdict(info)
         document["actions"] = list(info.actions)
+        document.pop("entries")
         return document
 
     return {
@@ -407,6 +423,13 @@ def render(report: Report) -> str:
             lines.append(f"  dll:       {_dll_line(item.dll)}")
             if item.in_dll is False:
                 lines.append(f"             entry point {item.target!r} is not one of its actions")
+            declared = item.declared_type
+            if declared is not None and declared != decoded.number:
+                lines.append(
+                    f"  MISMATCH:  the DLL declares type {declared} "
+                    f"({describe_type(decode_type(declared))}); whatever wrote this "
+                    "row changed it"
+                )
         elif decoded.basic == DLL_FROM_BINARY:
             lines.append(f"  dll:       Binary row {item.source!r} is missing or empty")
         elif decoded.basic == DLL_INSTALLED:
