@@ -333,3 +333,20 @@ def fixture_msi(tmp: Path, name: str = "msica fixture") -> Path:
     """``tmp/fixture.msi`` running :data:`FIXTURE_ACTIONS` from a freshly built DLL."""
     dll = build_native_dll(tmp, FIXTURE_ACTIONS_C, FIXTURE_EXPORTS, "fixture_actions")
     return wixl_msi(tmp, product_wxs(dll, FIXTURE_ACTIONS, name=name), "fixture")
+
+
+def wixl_fix_types(msi: Path, include: Path) -> list[str]:
+    """Run the ``msibuild`` queries an ``msica wxs`` include names on ``msi``.
+
+    wixl 0.101 compiles rollback, commit and the scheduling Execute values as
+    immediate and drops HideTarget, TerminalServerAware and PatchUninstall; the
+    include carries, as comments, the queries that restore msica's Type numbers.
+    Returns the queries run.
+    """
+    queries = []
+    for line in include.read_text(encoding="utf-8").splitlines():
+        if "msibuild app.msi -q" in line:
+            queries.append(line.split('-q "', 1)[1].rsplit('" -->', 1)[0])
+    for query in queries:
+        _run_tool(["msibuild", str(msi), "-q", query], "msibuild")
+    return queries
