@@ -12,6 +12,7 @@ import importlib
 import io
 import sys
 
+from msica import _debug
 from msica.actions import Action, ActionFunction, registered
 from msica.enums import ActionResult
 from msica.errors import InstallUserExitError
@@ -64,6 +65,7 @@ def dispatch(entry: str, handle: int) -> int:
         if action.hide_target:
             session = Session(handle, action=entry, hide_data=True)
         _bridge_logging()
+        _debug.wait_if_asked(session, entry)  # MSICA_DEBUG: wait for a debugger first
         with _LogStream(session) as out:
             saved = sys.stdout, sys.stderr, _current
             sys.stdout = sys.stderr = out

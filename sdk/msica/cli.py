@@ -64,6 +64,9 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--runtime", type=Path, help="embeddable CPython zip or directory")
     build.add_argument("--offline", action="store_true", help="use cached downloads only")
     build.add_argument("-o", "--output", type=Path, help="directory for the DLLs")
+    build.add_argument("--debug", action="store_true",
+                       help="bundle debugpy, so that MSICA_DEBUG=<action> makes that action "
+                       "wait for a debugger (see README, Debugging)")
     build.set_defaults(run=_build)
 
     wxs = commands.add_parser(
@@ -122,6 +125,7 @@ def _build(args: argparse.Namespace) -> int:
         runtime_path=args.runtime,
         offline=args.offline,
         output=args.output,
+        debug=args.debug,
     )
     for result in results:
         names = ", ".join(item.action.name for item in result.actions)

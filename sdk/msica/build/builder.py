@@ -96,8 +96,13 @@ def build(
     runtime_path: Path | None = None,
     offline: bool = False,
     output: Path | None = None,
+    debug: bool = False,
 ) -> list[BuildResult]:
-    """Build ``<name>.<arch>.dll`` for each arch; return what was written."""
+    """Build ``<name>.<arch>.dll`` for each arch; return what was written.
+
+    ``debug`` bundles debugpy, so that MSICA_DEBUG can make an action wait for a
+    debugger (see :mod:`msica._debug`).
+    """
     found = find_actions(project, config)
     names = [item.action.name for item in found]
     names += [item.action.data_setter for item in found if item.action.uses]
@@ -107,7 +112,7 @@ def build(
         image = exports.rename_slots(shim_path(arch).read_bytes(), names)
         given = runtime_path or (project / config.runtime if config.runtime else None)
         rt = runtime.get_runtime(config.python_version, arch, path=given, offline=offline)
-        files = payload_files(project, config, found, rt, offline=offline)
+        files = payload_files(project, config, found, rt, offline=offline, debug=debug)
         dll = payload.attach(image, files, rt.version)
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{config.name}.{arch}.dll"
@@ -121,7 +126,7 @@ def build(
 
 def payload_files(
     project: Path, config: Config, found: list[FoundAction], rt: runtime.Runtime, *,
-    offline: bool,
+    offline: bool, debug: bool = False,
 ) -> dict[str, bytes]:
     """Every file the payload carries, by its path in the unpacked runtime directory."""
     files: dict[str, bytes] = dict(rt.files)
@@ -132,8 +137,8 @@ def payload_files(
     files["lib/msica/_native/_msi_ffi.py"] = _native.emit_module().encode()
     for path, data in _project_files(project, config):
         _add(files, f"lib/{path}", data)
-    for wheel in runtime.get_wheels(["cffi", *config.dependencies], rt.version, rt.arch,
-                                    offline=offline):
+    bundled = ["cffi", *config.dependencies, *(["debugpy"] if debug else [])]
+    for wheel in runtime.get_wheels(bundled, rt.version, rt.arch, offline=offline):
         for path, data in _wheel_files(wheel):
             _add(files, f"lib/{path}", data)
     files["lib/_msica_payload.py"] = _payload_module(found).encode()
