@@ -92,11 +92,18 @@ def _wait(session: Session, entry: str) -> None:
     if debugpy.is_client_connected():
         session.log(f"{entry} runs under the debugger attached at {host}:{port}")
         return
+    import json
+
+    attach: dict[str, object] = {
+        "name": f"Attach to {entry}", "type": "debugpy", "request": "attach",
+        "connect": {"host": host, "port": port}, "justMyCode": False,
+    }
+    remote_root = _source_root(entry)
+    if remote_root:
+        attach["pathMappings"] = [{"localRoot": "${workspaceFolder}", "remoteRoot": remote_root}]
     session.log(
         f"{entry} is waiting for a debugger on {host}:{port} (process {os.getpid()}) "
-        f"for {timeout:g} s. In VS Code run an attach configuration: "
-        f'{{"type": "debugpy", "request": "attach", "connect": '
-        f'{{"host": "{host}", "port": {port}}}}}'
+        f"for {timeout:g} s. In VS Code run an attach configuration: {json.dumps(attach)}"
     )
     import contextlib
     import threading
@@ -116,3 +123,19 @@ def _wait(session: Session, entry: str) -> None:
         session.log(f"debugger attached to {entry}; running it")
     else:
         session.log(f"no debugger attached to {entry} within {timeout:g} s; running it")
+
+
+def _source_root(entry: str) -> str:
+    """The directory the action's modules run from (``lib`` of the unpacked runtime),
+    which an editor maps to the project's sources; "" when unknown."""
+    modules = getattr(sys.modules.get("_msica_payload"), "ACTIONS", {})
+    name = modules.get(entry)
+    module = sys.modules.get(name) if name else None
+    path = getattr(module, "__file__", None)
+    if not name or not isinstance(path, str):
+        return ""
+    depth = name.count(".") + (1 if path.endswith("__init__.py") else 0)
+    root = os.path.dirname(path)
+    for _ in range(depth):
+        root = os.path.dirname(root)
+    return root

@@ -29,7 +29,8 @@ pytestmark = pytest.mark.engine
 
 ENGINE_TIMEOUT = 180
 WAITING = re.compile(r"Debugged is waiting for a debugger on 127\.0\.0\.1:(\d+) "
-                     r"\(process \d+\) for 60 s\. In VS Code run an attach configuration")
+                     r"\(process \d+\) for 60 s\. In VS Code run an attach configuration: "
+                     r"(\{.*\})\r?\n")
 
 
 @pytest.fixture(scope="module")
@@ -103,13 +104,13 @@ class DapClient:
         return self._next(lambda m: m["type"] == "event" and m["event"] == name)
 
 
-def _wait_for_line(log: Path, install: threading.Thread) -> int:
+def _wait_for_line(log: Path, install: threading.Thread) -> tuple[int, dict[str, Any]]:
     deadline = time.monotonic() + ENGINE_TIMEOUT
     while time.monotonic() < deadline and install.is_alive():
         if log.exists():
             found = WAITING.search(log.read_bytes().decode("cp1252", "replace"))
             if found:
-                return int(found.group(1))
+                return int(found.group(1)), json.loads(found.group(2))
         time.sleep(0.2)
     raise AssertionError(f"no 'waiting for a debugger' line in {log}")
 
@@ -125,7 +126,12 @@ def test_named_action_waits_for_a_debugger_and_runs_under_it(debug_msi: Path) ->
              "MSICA_DEBUG_TIMEOUT": "60"})))
     install.start()
     try:
-        assert _wait_for_line(log, install) == port
+        said_port, attach = _wait_for_line(log, install)
+        assert said_port == port
+        assert (attach["type"], attach["request"]) == ("debugpy", "attach")
+        assert attach["connect"] == {"host": "127.0.0.1", "port": port}
+        [mapping] = attach["pathMappings"]
+        assert mapping["remoteRoot"].endswith("\\lib")
         client = DapClient(port)
         client.request("initialize", clientID="msica-test", adapterID="debugpy",
                        pathFormat="path", linesStartAt1=True, columnsStartAt1=True)
@@ -138,7 +144,7 @@ def test_named_action_waits_for_a_debugger_and_runs_under_it(debug_msi: Path) ->
         frames = client.request("stackTrace", threadId=stopped["threadId"])["body"]
         top = frames["stackFrames"][0]
         assert top["name"] == "Debugged"
-        assert top["source"]["path"].endswith("debug_actions.py")
+        assert top["source"]["path"] == mapping["remoteRoot"] + "\\debug_actions.py"
         client.request("continue", threadId=stopped["threadId"])
         client.send("disconnect", terminateDebuggee=False)  # pydevd closes, no answer
         client.sock.close()
