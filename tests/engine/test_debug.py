@@ -180,8 +180,9 @@ def test_without_debugpy_the_action_says_to_rebuild(tmp_path: Path) -> None:
     [result] = builder.build(project, config.load(project))  # no --debug
     wxs.write(result.dll, project / "actions.wxi")
     msi = wixl_msi(project / "product.wxs", project / "plain.msi")
-    installed = runner.install(msi, {}, log_path=msi.with_suffix(".log"),
-                               timeout=ENGINE_TIMEOUT, env={"MSICA_DEBUG": "*"})
+    # MSICA_DEBUG as a property this time: immediate actions read it there too.
+    installed = runner.install(msi, {"MSICA_DEBUG": "*"}, log_path=msi.with_suffix(".log"),
+                               timeout=ENGINE_TIMEOUT)
     assert installed.exit_code == 0
     [run] = [run for run in installed.log.actions if run.name == "Debugged"]
     assert any("this DLL has no debugpy: rebuild it with `msica build --debug`" in line
