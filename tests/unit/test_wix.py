@@ -193,7 +193,7 @@ EVERY_OPTION = _info(
            uses=["INSTALLDIR"]),
     Action(name="Undo", function_name="f", execute="rollback", impersonate=False,
            before="InstallFinalize"),
-    Action(name="Done", function_name="f", execute="commit", after="InstallFinalize"),
+    Action(name="Done", function_name="f", execute="commit", before="InstallFinalize"),
     Action(name="Unpatch", function_name="f", execute="deferred", patch_uninstall=True,
            condition="MSIPATCHREMOVE"),
 )
@@ -257,8 +257,14 @@ def test_v3_include_and_fragment() -> None:
     assert ('<CustomAction Id="MsicaData_Write" Property="Write" '
             'Value="OUT=[OUTDIR];WHO=[GREETING]" Execute="immediate" Impersonate="yes" '
             'Return="check"/>') in include
-    assert '<Custom Action="MsicaData_Write" Sequence="1501"/>' in include
-    assert '<Custom Action="Write" Sequence="1502"/>' in include
+    assert '<Custom Action="Check" Sequence="1002">NOT Installed &amp; X &lt; 2</Custom>' \
+        in include
+    assert '<Custom Action="Once" Sequence="1004"/>' in include
+    assert '<Custom Action="MsicaData_Write" Sequence="1502"/>' in include
+    assert '<Custom Action="Write" Sequence="1504"/>' in include
+    assert '<Custom Action="Undo" Sequence="6599"/>' in include
+    assert '<Custom Action="Done" Sequence="6598"/>' in include
+    assert '<Custom Action="Unpatch" Sequence="1514">MSIPATCHREMOVE</Custom>' in include
     assert ('BinaryKey="msica_app.x64.dll" DllEntry="Done" Execute="commit" '
             'Impersonate="yes" Return="check"/>') in include
     fragment = wxs.render(EVERY_OPTION, source_file="app.x64.dll", style="fragment")
@@ -346,3 +352,24 @@ def echo_dll_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     shutil.copytree(FIXTURES / "echo", project)
     [result] = builder.build(project, config.load(project), offline=True)
     return result.dll
+
+
+def test_include_numbers_a_rollback_action_before_its_deferred_one() -> None:
+    info = _info(
+        Action(name="Write", function_name="f", execute="deferred", data="A=[B]"),
+        Action(name="Undo", function_name="f", execute="rollback", before="Write"),
+    )
+    include = wxs.render(info, source_file="a.dll")
+    assert '<Custom Action="MsicaData_Write" Sequence="1502"/>' in include
+    assert '<Custom Action="Write" Sequence="1504"/>' in include
+    assert '<Custom Action="Undo" Sequence="1503"/>' in include
+    fragment = wxs.render(info, source_file="a.dll", style="fragment")
+    assert '<Custom Action="Undo" Before="Write"/>' in fragment
+
+
+def test_include_refuses_to_number_an_action_across_a_standard_action() -> None:
+    actions = [Action(name=f"Step{n}", function_name="f", execute="deferred")
+               for n in range(50)]  # 1502, 1504, ... reaches ProcessComponents (1600)
+    with pytest.raises(AuthorError, match=r"action Step49: no free sequence number after "
+                                          r"Step48 short of the next standard action"):
+        wxs.render(_info(*actions), source_file="a.dll")

@@ -14,15 +14,16 @@ for a type 51 setter.
 
 Actions without ``after``/``before`` are chained: the first immediate one after
 CostFinalize, the first deferred one after InstallInitialize, each later one
-after the previous one, so they run in source order. An action with ``uses``
+after the previous one placed after something, so they run in source order. An action with ``uses``
 gets an immediate action of the same DLL that encodes its CustomActionData; one
 with ``data`` gets a type 51 action that formats it. Either setter is placed
 where the action would be, and the action right after it.
 
 In the include, actions placed relative to a standard action (or to one
 another) get explicit ``Sequence`` numbers from the standard actions' suggested
-numbers: wixl 0.101 resolves chains of ``After`` unreliably (measured: an
-action ``After="CostFinalize"`` landed after InstallFinalize). The fragments
+numbers, two apart after their anchor so that one can be placed before each:
+wixl 0.101 resolves chains of ``After`` unreliably (measured: an action
+``After="CostFinalize"`` landed after InstallFinalize). The fragments
 keep ``After``/``Before`` for WiX, which resolves them itself.
 
 wixl 0.101 also drops what it does not know (measured): of Execute it knows
@@ -366,7 +367,8 @@ def _placements(
         else:
             default = _DEFAULT_ANCHOR["immediate" if lane == "immediate" else "deferred"]
             relation, anchor = "After", action.get("after") or previous.get(lane, default)
-        previous[lane] = action["name"]
+        if relation == "After":  # the chain goes on from here; before= ones stay aside
+            previous[lane] = action["name"]
         setter = _setter_of(action)
         if setter is not None and relation == "After":
             # The setter takes the action's place; the action follows it.
@@ -383,10 +385,22 @@ def _place(action: dict[str, Any], relation: str, anchor: str, known: dict[str, 
            used: set[int], numbered: bool) -> str:
     """The placement attribute of one action, recording its number when it gets one."""
     if numbered and anchor in known:
+        # After: two on, so that an action placed before this one later finds a free
+        # number between it and what precedes it (a rollback action before its
+        # deferred one, which follows its data setter).
         step = 1 if relation == "After" else -1
-        number = known[anchor] + step
-        while number in used or number in STANDARD_SEQUENCE.values():
+        start = known[anchor]
+        number = start + (2 if relation == "After" else -1)
+        while number in used:
             number += step
+        low, high = sorted((start, number))
+        if any(low < standard <= high if step > 0 else low <= standard < high
+               for standard in STANDARD_SEQUENCE.values()):
+            raise AuthorError(
+                f"action {action['name']}: no free sequence number {relation.lower()} "
+                f"{anchor} short of the next standard action: place it after= or "
+                "before= another action, or use --style fragment (WiX orders it there)"
+            )
         used.add(number)
         known[action["name"]] = number
         return f'Sequence="{number}"'
