@@ -86,7 +86,15 @@ def _wait(session: Session, entry: str) -> None:
     port = int(_setting(session, "MSICA_DEBUG_PORT", DEFAULT_PORT))
     timeout = _setting(session, "MSICA_DEBUG_TIMEOUT", DEFAULT_TIMEOUT)
     if _listening is None:
-        host, port = debugpy.listen((HOST, port), in_process_debug_adapter=True)
+        try:
+            host, port = debugpy.listen((HOST, port), in_process_debug_adapter=True)
+        except Exception as error:
+            session.log(
+                f"{entry} cannot listen for a debugger on {HOST}:{port} ({error}): another "
+                "process, such as the other custom-action server, may hold the port; name "
+                "one action in MSICA_DEBUG or set MSICA_DEBUG_PORT. Running it without."
+            )
+            return
         _listening = (str(host), int(port))
     host, port = _listening
     if debugpy.is_client_connected():
