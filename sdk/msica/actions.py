@@ -106,11 +106,12 @@ class Action:
     action is declared (and when ``msica build`` reads it), with what to change:
     a rollback or commit action is always in-script (``execute="rollback"``
     carries InScript itself, so "rollback without deferred" cannot be written);
-    rollback actions cannot be asynchronous; asynchronous actions must have
-    their return checked (not waiting at all is for EXE actions only);
-    impersonation, ``ts_aware`` and ``uses``/``data`` belong to in-script
-    actions; ``ts_aware`` has no effect without impersonation; a patch-uninstall
-    action must be conditioned on MSIPATCHREMOVE.
+    rollback and commit actions (both run from the rollback script) cannot be
+    asynchronous; asynchronous actions must have their return checked (not
+    waiting at all is for EXE actions only); ``impersonate=False``,
+    ``ts_aware`` and ``uses``/``data`` belong to in-script actions;
+    ``ts_aware`` has no effect without impersonation; a patch-uninstall action
+    must be conditioned on MSIPATCHREMOVE.
 
     A plain class with slots rather than a dataclass: this module is imported by
     every action's cold start, and ``dataclasses`` brings ``inspect``, ``ast``
