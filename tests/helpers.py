@@ -379,3 +379,19 @@ def ice_fixture_msi(name: str, tmp: Path) -> Path:
     template = (source / "template").read_text(encoding="utf-8").strip()
     (source / "template").unlink()
     return msibuild_msi(source, tmp / f"{name}.msi", template=template)
+
+def wixl_fix_types(msi: Path, include: Path) -> list[str]:
+    """Run the ``msibuild`` queries an ``msica wxs`` include names on ``msi``.
+
+    wixl 0.101 compiles rollback, commit and the scheduling Execute values as
+    immediate and drops HideTarget, TerminalServerAware and PatchUninstall; the
+    include carries, as comments, the queries that restore msica's Type numbers.
+    Returns the queries run.
+    """
+    queries = []
+    for line in include.read_text(encoding="utf-8").splitlines():
+        if "msibuild app.msi -q" in line:
+            queries.append(line.split('-q "', 1)[1].rsplit('" -->', 1)[0])
+    for query in queries:
+        _run_tool(["msibuild", str(msi), "-q", query], "msibuild")
+    return queries

@@ -12,6 +12,7 @@ import importlib
 import io
 import sys
 
+from msica import _debug
 from msica.actions import Action, ActionFunction, registered
 from msica.enums import ActionResult
 from msica.errors import InstallUserExitError
@@ -82,6 +83,7 @@ def run(action: Action, function: ActionFunction, session: Session) -> int:
     global _current
     try:
         _bridge_logging()
+        _debug.wait_if_asked(session, action.name)  # MSICA_DEBUG: wait for a debugger first
         with _LogStream(session) as out:
             saved = sys.stdout, sys.stderr, _current
             sys.stdout = sys.stderr = out

@@ -150,8 +150,8 @@ def test_wxs_include_numbers_the_sequence(echo_dll: tuple[Path, Path], tmp_path:
     assert ('<CustomAction Id="SecondStep" BinaryKey="msica_echo.x64.dll" '
             'DllEntry="SecondStep" Execute="immediate" Impersonate="yes" Return="check"/>'
             ) in text
-    assert '<Custom Action="Echo" Sequence="1001"/>' in text
-    assert '<Custom Action="SecondStep" Sequence="1002"/>' in text
+    assert '<Custom Action="Echo" Sequence="1002"/>' in text
+    assert '<Custom Action="SecondStep" Sequence="1004"/>' in text
 
 
 def test_wxs_fragment_keeps_after_and_conditions(tmp_path: Path) -> None:
@@ -207,9 +207,9 @@ def test_wxs_adds_the_data_setter_before_an_action_with_uses() -> None:
     assert ('<CustomAction Id="MsicaData_Install" BinaryKey="msica_app.x64.dll" '
             'DllEntry="MsicaData_Install" Execute="immediate" Impersonate="yes" '
             'Return="check"/>') in numbered
-    assert ('<Custom Action="MsicaData_Install" Sequence="1501">NOT Installed</Custom>'
+    assert ('<Custom Action="MsicaData_Install" Sequence="1502">NOT Installed</Custom>'
             in numbered)
-    assert '<Custom Action="Install" Sequence="1502">NOT Installed</Custom>' in numbered
+    assert '<Custom Action="Install" Sequence="1504">NOT Installed</Custom>' in numbered
     fragment = wxs.render(info, source_file="app.x64.dll", style="fragment")
     assert ('<Custom Action="MsicaData_Install" After="InstallInitialize">NOT Installed'
             in fragment)

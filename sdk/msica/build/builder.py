@@ -105,8 +105,13 @@ def build(
     runtime_path: Path | None = None,
     offline: bool = False,
     output: Path | None = None,
+    debug: bool = False,
 ) -> list[BuildResult]:
-    """Build ``<name>.<arch>.dll`` for each arch; return what was written."""
+    """Build ``<name>.<arch>.dll`` for each arch; return what was written.
+
+    ``debug`` bundles debugpy, so that MSICA_DEBUG can make an action wait for a
+    debugger (see :mod:`msica._debug`).
+    """
     found = find_actions(project, config)
     names = [item.action.name for item in found]
     names += [item.action.data_setter for item in found if item.action.uses]
@@ -116,7 +121,7 @@ def build(
         image = exports.rename_slots(shim_path(arch).read_bytes(), names)
         given = runtime_path or (project / config.runtime if config.runtime else None)
         rt = runtime.get_runtime(config.python_version, arch, path=given, offline=offline)
-        files = payload_files(project, config, found, rt, offline=offline)
+        files = payload_files(project, config, found, rt, offline=offline, debug=debug)
         dll = payload.attach(image, files, rt.version, cache=runtime.cache_dir() / "deflate")
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{config.name}.{arch}.dll"
@@ -130,7 +135,7 @@ def build(
 
 def payload_files(
     project: Path, config: Config, found: list[FoundAction], rt: runtime.Runtime, *,
-    offline: bool,
+    offline: bool, debug: bool = False,
 ) -> dict[str, bytes]:
     """Every file the payload carries, by its path in the unpacked runtime directory.
 
@@ -141,8 +146,8 @@ def payload_files(
     lib["msica/_native/_msi_ffi.py"] = _native.emit_module().encode()
     for path, data in _project_files(project, config):
         _add(lib, path, data)
-    wheels = runtime.get_wheels(list(config.dependencies), rt.version, rt.arch,
-                                offline=offline)
+    bundled = [*config.dependencies, *(["debugpy"] if debug else [])]
+    wheels = runtime.get_wheels(bundled, rt.version, rt.arch, offline=offline)
     for wheel in wheels:
         for path, data in _wheel_files(wheel):
             _add(lib, path, data)
@@ -203,16 +208,21 @@ def manifest(
                 "module": item.module,
                 "function": item.action.function_name,
                 "type": item.action.type_number,
+                "extended_type": item.action.extended_type,
                 "execute": item.action.execute,
                 "impersonate": item.action.impersonate,
                 "check_return": item.action.check_return,
                 "hide_target": item.action.hide_target,
                 "asynchronous": item.action.asynchronous,
+                "ts_aware": item.action.ts_aware,
+                "patch_uninstall": item.action.patch_uninstall,
                 "after": item.action.after,
                 "before": item.action.before,
                 "condition": item.action.condition,
                 "uses": list(item.action.uses),
-                "data_setter": item.action.data_setter if item.action.uses else None,
+                "data": item.action.data,
+                "data_setter": (item.action.data_setter
+                                if item.action.uses or item.action.data is not None else None),
             }
             for item in found
         ],
