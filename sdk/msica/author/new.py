@@ -17,6 +17,7 @@ import json
 import keyword
 import logging
 import re
+import shutil
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,7 +80,7 @@ def check_slug(slug: str) -> None:
         raise ConfigError(f"project slug {slug!r} is a Python keyword; {advice}")
     if slug.lower() in _RESERVED_NAMES:
         raise ConfigError(f"project slug {slug!r} is a device name Windows reserves; {advice}")
-    stdlib = getattr(sys, "stdlib_module_names", frozenset())
+    stdlib: frozenset[str] = getattr(sys, "stdlib_module_names", frozenset())
     if slug == "msica" or slug in stdlib:
         raise ConfigError(
             f"project slug {slug!r} would hide the module of the same name inside the "
@@ -189,4 +190,8 @@ def create(
         )
     except CookiecutterException as error:
         raise TemplateError(f"cannot render the template into {target}: {error}") from None
+    # pip byte-compiles the template's .py files when it installs msica; the
+    # caches are not part of the template.
+    for cache in sorted(Path(project).rglob("__pycache__"), reverse=True):
+        shutil.rmtree(cache)
     return Path(project)
