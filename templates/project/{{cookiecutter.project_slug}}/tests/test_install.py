@@ -74,7 +74,7 @@ def test_a_failed_install_rolls_the_greeting_back(
                            log_path=tmp_path / "install.log")
 
     assert result.exit_code == 1603
-    assert result.log.failed_action == "SimulateFailure"
+    assert result.log.action("SimulateFailure").failed
     lines = result.log.msica_lines
     # The file was written, then the rollback removed it.
     assert any(line.startswith("msica[WriteGreetingFile] wrote ") for line in lines), lines
