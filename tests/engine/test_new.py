@@ -94,7 +94,8 @@ def test_a_failure_after_the_deferred_action_rolls_it_back(msi: Path, tmp_path: 
     # failure alike, and the parser takes that earlier 0 for the failure.)
     assert result.log.action("SimulateFailure").failed
     lines = result.log.msica_lines
-    written = [i for i, line in enumerate(lines) if line.startswith("msica[WriteGreetingFile] wrote")]
+    written = [i for i, line in enumerate(lines)
+               if line.startswith("msica[WriteGreetingFile] wrote")]
     undone = [i for i, line in enumerate(lines)
               if line.startswith("msica[RemoveGreetingFile] rollback: removed")]
     assert written and undone and written[0] < undone[0], lines
