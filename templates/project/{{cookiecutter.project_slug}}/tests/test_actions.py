@@ -40,12 +40,11 @@ def test_compose_greeting_defaults_to_world(msica_session: SessionFactory) -> No
     assert session.properties["GREETING"] == "Hello, world!"
 
 
-def test_write_greeting_file_uses_only_its_data(tmp_path: Path) -> None:
+def test_write_greeting_file_writes_what_uses_carries(tmp_path: Path) -> None:
+    # run_action fills CustomActionData from the properties named in uses=, as the
+    # data setter msica wxs adds does before the install script runs.
     session = SimulatedSession(
-        {"GREETING_NAME": "not for deferred actions"},
-        action="WriteGreetingFile",
-        execute="deferred",
-        custom_action_data=_data_for(tmp_path, GREETING="Hello, Grüße 東京!"),
+        {"INSTALLDIR": str(tmp_path) + os.sep, "GREETING": "Hello, Grüße 東京!"}
     )
 
     assert run_action(actions.WriteGreetingFile, session) == 0
@@ -56,11 +55,14 @@ def test_write_greeting_file_uses_only_its_data(tmp_path: Path) -> None:
 
 
 def test_write_greeting_file_fails_without_its_data(tmp_path: Path) -> None:
+    # A deferred action reads no property but its CustomActionData: INSTALLDIR as a
+    # property is not enough when the data lacks it.
     session = SimulatedSession(
-        {"INSTALLDIR": str(tmp_path) + os.sep}, action="WriteGreetingFile", execute="deferred"
+        {"INSTALLDIR": str(tmp_path) + os.sep},
+        execute="deferred",
+        custom_action_data={"GREETING": "Hello!"},
     )
 
-    # A deferred action sees no INSTALLDIR property, only its CustomActionData.
     assert run_action(actions.WriteGreetingFile, session) == 1603
     assert not (tmp_path / actions.GREETING_FILE).exists()
 
