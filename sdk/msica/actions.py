@@ -19,7 +19,14 @@ if TYPE_CHECKING:
 ActionFunction = Callable[["Session"], Union[ActionResult, int, None]]
 F = TypeVar("F", bound=ActionFunction)
 
-EXECUTE_MODES = ("immediate", "deferred", "rollback", "commit")
+EXECUTE_MODES = (
+    "immediate", "deferred", "rollback", "commit",
+    "first_sequence", "once_per_process", "client_repeat",
+)
+"""Values of ``execute=``: the first four say when the action runs (now, or queued in the
+install script); the last three are immediate actions with a scheduling option."""
+IN_SCRIPT_MODES = ("deferred", "rollback", "commit")
+"""The ``execute=`` values that queue the action in the install script."""
 
 DATA_SETTER_PREFIX = "MsicaData_"
 """Name prefix of the immediate actions msica adds to fill a deferred action's data."""
@@ -27,16 +34,34 @@ SLOT_NAME_LENGTH = 64
 """The longest export name a shim slot holds; keep in step with CMakeLists.txt
 MSICA_SLOT_NAME_LENGTH (msica.build.exports renames slots within it)."""
 
-# CustomAction.Type bits (msidbCustomActionType*), see "Custom Action Types".
+# CustomAction.Type bits (msidbCustomActionType*), see "Custom Action Types" and the
+# "Custom Action ... Options" pages of the Windows Installer documentation.
 TYPE_DLL_BINARY = 0x0001
+TYPE_TEXT_DATA = 0x0033
+"""Type 51: set the property named in Source to the formatted text in Target."""
 TYPE_CONTINUE = 0x0040
 TYPE_ASYNC = 0x0080
+TYPE_FIRST_SEQUENCE = 0x0100
+TYPE_ONCE_PER_PROCESS = 0x0200
+TYPE_CLIENT_REPEAT = 0x0300
 TYPE_IN_SCRIPT = 0x0400
 TYPE_ROLLBACK = 0x0100
 TYPE_COMMIT = 0x0200
 TYPE_NO_IMPERSONATE = 0x0800
 TYPE_HIDE_TARGET = 0x2000
+TYPE_TS_AWARE = 0x4000
+# CustomAction.ExtendedType bits (Windows Installer 4.5 and later).
+EXTENDED_PATCH_UNINSTALL = 0x8000
 
+_MODE_BITS = {
+    "immediate": 0,
+    "deferred": TYPE_IN_SCRIPT,
+    "rollback": TYPE_IN_SCRIPT | TYPE_ROLLBACK,
+    "commit": TYPE_IN_SCRIPT | TYPE_COMMIT,
+    "first_sequence": TYPE_FIRST_SEQUENCE,
+    "once_per_process": TYPE_ONCE_PER_PROCESS,
+    "client_repeat": TYPE_CLIENT_REPEAT,
+}
 
 
 def _is_action_name(text: str) -> bool:
@@ -52,6 +77,41 @@ def _is_action_name(text: str) -> bool:
 class Action:
     """One custom action: the function, the name the engine knows it by, and how it runs.
 
+    Its ``type_number`` is the CustomAction table's Type, the sum of the option bits
+    (Microsoft's "Custom Action In-Script Execution", "Return Processing",
+    "Execution Scheduling", "Hidden Target" and "Patch Uninstall" Options pages);
+    ``extended_type`` is the ExtendedType column. Every action is a DLL stored in
+    the Binary table (type 1, +1). Worked examples:
+
+    ====== ======================================= ==============================
+    Type   options                                 bits
+    ====== ======================================= ==============================
+    1      (defaults: immediate, check return)     1
+    65     ``check_return=False``                  1 + 0x40 (Continue)
+    129    ``asynchronous=True``                   1 + 0x80 (Async, wait at end)
+    257    ``execute="first_sequence"``            1 + 0x100
+    513    ``execute="once_per_process"``          1 + 0x200
+    769    ``execute="client_repeat"``             1 + 0x300
+    1025   ``execute="deferred"``                  1 + 0x400 (InScript)
+    3073   deferred, ``impersonate=False``         1 + 0x400 + 0x800 (NoImpersonate)
+    3329   rollback, ``impersonate=False``         1 + 0x400 + 0x100 + 0x800
+    3585   commit, ``impersonate=False``           1 + 0x400 + 0x200 + 0x800
+    11265  deferred, no impersonation,             1 + 0x400 + 0x800 + 0x2000
+           ``hide_target=True``                    (HideTarget)
+    17409  deferred, ``ts_aware=True``             1 + 0x400 + 0x4000 (TSAware)
+    ====== ======================================= ==============================
+
+    ``patch_uninstall=True`` leaves Type alone and sets ExtendedType 0x8000
+    (32768). Combinations the engine does not accept are refused when the
+    action is declared (and when ``msica build`` reads it), with what to change:
+    a rollback or commit action is always in-script (``execute="rollback"``
+    carries InScript itself, so "rollback without deferred" cannot be written);
+    rollback actions cannot be asynchronous; asynchronous actions must have
+    their return checked (not waiting at all is for EXE actions only);
+    impersonation, ``ts_aware`` and ``uses``/``data`` belong to in-script
+    actions; ``ts_aware`` has no effect without impersonation; a patch-uninstall
+    action must be conditioned on MSIPATCHREMOVE.
+
     A plain class with slots rather than a dataclass: this module is imported by
     every action's cold start, and ``dataclasses`` brings ``inspect``, ``ast``
     and ``dis`` with it.
@@ -59,7 +119,7 @@ class Action:
 
     OPTIONS = (
         "name", "execute", "impersonate", "check_return", "hide_target", "asynchronous",
-        "after", "before", "condition", "uses",
+        "ts_aware", "patch_uninstall", "after", "before", "condition", "uses", "data",
     )
     """The keyword options of ``@custom_action`` (and of ``msica build``'s reading of it)."""
 
@@ -75,10 +135,13 @@ class Action:
         check_return: bool = True,
         hide_target: bool = False,
         asynchronous: bool = False,
+        ts_aware: bool = False,
+        patch_uninstall: bool = False,
         after: str | None = None,
         before: str | None = None,
         condition: str | None = None,
         uses: Sequence[str] = (),
+        data: str | None = None,
     ) -> None:
         self.name = name
         self.function_name = function_name
@@ -87,10 +150,13 @@ class Action:
         self.check_return = check_return
         self.hide_target = hide_target
         self.asynchronous = asynchronous
+        self.ts_aware = ts_aware
+        self.patch_uninstall = patch_uninstall
         self.after = after
         self.before = before
         self.condition = condition
         self.uses = tuple(uses)
+        self.data = data
         self._validate()
 
     def __repr__(self) -> str:
@@ -106,54 +172,98 @@ class Action:
         return hash(tuple(getattr(self, slot) for slot in self.__slots__))
 
     def _validate(self) -> None:
+        where = f"action {self.name}"
         if self.execute not in EXECUTE_MODES:
             raise ValueError(
-                f"action {self.name}: execute={self.execute!r} is not one of "
-                f"{', '.join(EXECUTE_MODES)}"
+                f"{where}: execute={self.execute!r} is not one of {', '.join(EXECUTE_MODES)}"
             )
+        for option in ("impersonate", "check_return", "hide_target", "asynchronous",
+                       "ts_aware", "patch_uninstall"):
+            if not isinstance(getattr(self, option), bool):
+                raise ValueError(f"{where}: {option}= takes True or False")
+        in_script = self.execute in IN_SCRIPT_MODES
         if self.after is not None and self.before is not None:
-            raise ValueError(f"action {self.name}: give after= or before=, not both")
-        if not self.impersonate and self.execute == "immediate":
+            raise ValueError(f"{where}: give after= or before=, not both")
+        if not self.impersonate and not in_script:
             raise ValueError(
-                f"action {self.name}: impersonate=False needs execute='deferred', "
-                "'rollback' or 'commit' (immediate actions always run as the user)"
+                f"{where}: impersonate=False needs execute='deferred', 'rollback' or "
+                "'commit' (actions outside the install script always run as the user)"
             )
-        if self.asynchronous and self.execute in ("rollback", "commit"):
+        if self.asynchronous and self.execute == "rollback":
             raise ValueError(
-                f"action {self.name}: rollback and commit actions cannot run asynchronously"
+                f"{where}: a rollback action cannot run asynchronously (the engine runs "
+                "rollback actions synchronously): drop asynchronous=True"
             )
-        if self.uses and self.execute == "immediate":
+        if self.asynchronous and self.execute == "commit":
             raise ValueError(
-                f"action {self.name}: uses= passes properties to a deferred, rollback or "
+                f"{where}: commit actions run from the rollback script, which the engine "
+                "runs synchronously: drop asynchronous=True"
+            )
+        if self.asynchronous and not self.check_return:
+            raise ValueError(
+                f"{where}: asynchronous=True with check_return=False would let the action "
+                "outlive the install, which only EXE actions may do: keep check_return=True "
+                "(the engine waits for it at the end of the sequence) or drop asynchronous"
+            )
+        if self.ts_aware and not in_script:
+            raise ValueError(
+                f"{where}: ts_aware=True applies to in-script actions only: use "
+                "execute='deferred', 'rollback' or 'commit', or drop ts_aware"
+            )
+        if self.ts_aware and not self.impersonate:
+            raise ValueError(
+                f"{where}: ts_aware=True has no effect on an action that does not "
+                "impersonate: drop ts_aware or impersonate=False"
+            )
+        if self.patch_uninstall and "MSIPATCHREMOVE" not in (self.condition or "").upper():
+            raise ValueError(
+                f"{where}: a patch_uninstall action must be conditioned on MSIPATCHREMOVE "
+                "(older installers ignore the option and would run it on every install): "
+                "add condition=\"MSIPATCHREMOVE\""
+            )
+        if self.uses and not in_script:
+            raise ValueError(
+                f"{where}: uses= passes properties to a deferred, rollback or "
                 "commit action; an immediate action reads them itself"
             )
+        if self.data is not None:
+            if not in_script:
+                raise ValueError(
+                    f"{where}: data= sets the CustomActionData of a deferred, rollback or "
+                    "commit action; an immediate action reads properties itself"
+                )
+            if self.uses:
+                raise ValueError(
+                    f"{where}: give uses= (msica encodes the values) or data= (the engine "
+                    "formats the text), not both"
+                )
+            if not isinstance(self.data, str) or "<=>" in self.data:
+                raise ValueError(
+                    f"{where}: data= must be text without '<=>' (the engine uses it to "
+                    "split CustomActionData from UserSID and ProductCode)"
+                )
         for used in self.uses:
             if not _is_action_name(used):
-                raise ValueError(f"action {self.name}: uses {used!r}, not a property name")
-        if self.uses and len(self.data_setter) > SLOT_NAME_LENGTH:
+                raise ValueError(f"{where}: uses {used!r}, not a property name")
+        if (self.uses or self.data is not None) and len(self.data_setter) > SLOT_NAME_LENGTH:
             raise ValueError(
-                f"action {self.name}: its data setter {self.data_setter} is longer than "
+                f"{where}: its data setter {self.data_setter} is longer than "
                 f"{SLOT_NAME_LENGTH} characters; give the action a shorter name="
             )
         for anchor in (self.after, self.before):
             if anchor is not None and not _is_action_name(anchor):
-                raise ValueError(f"action {self.name}: {anchor!r} is not an action name")
+                raise ValueError(f"{where}: {anchor!r} is not an action name")
 
     @property
     def data_setter(self) -> str:
-        """The immediate action that fills this action's CustomActionData from ``uses``."""
+        """The immediate action that fills this action's CustomActionData (from ``uses``
+        or ``data``); only actions with one of them get it."""
         return DATA_SETTER_PREFIX + self.name
 
     @property
     def type_number(self) -> int:
         """The CustomAction table's Type for this action (a type 1 DLL from the Binary table)."""
-        number = TYPE_DLL_BINARY
-        if self.execute != "immediate":
-            number |= TYPE_IN_SCRIPT
-        if self.execute == "rollback":
-            number |= TYPE_ROLLBACK
-        elif self.execute == "commit":
-            number |= TYPE_COMMIT
+        number = TYPE_DLL_BINARY | _MODE_BITS[self.execute]
         if not self.impersonate:
             number |= TYPE_NO_IMPERSONATE
         if not self.check_return:
@@ -162,7 +272,14 @@ class Action:
             number |= TYPE_ASYNC
         if self.hide_target:
             number |= TYPE_HIDE_TARGET
+        if self.ts_aware:
+            number |= TYPE_TS_AWARE
         return number
+
+    @property
+    def extended_type(self) -> int:
+        """The CustomAction table's ExtendedType: 0x8000 for ``patch_uninstall``, else 0."""
+        return EXTENDED_PATCH_UNINSTALL if self.patch_uninstall else 0
 
 
 _registry: dict[str, tuple[Action, ActionFunction]] = {}
@@ -181,10 +298,13 @@ def custom_action(
     check_return: bool = True,
     hide_target: bool = False,
     asynchronous: bool = False,
+    ts_aware: bool = False,
+    patch_uninstall: bool = False,
     after: str | None = None,
     before: str | None = None,
     condition: str | None = None,
     uses: Sequence[str] = (),
+    data: str | None = None,
 ) -> Callable[[F], F]: ...
 
 
@@ -197,25 +317,46 @@ def custom_action(
     check_return: bool = True,
     hide_target: bool = False,
     asynchronous: bool = False,
+    ts_aware: bool = False,
+    patch_uninstall: bool = False,
     after: str | None = None,
     before: str | None = None,
     condition: str | None = None,
     uses: Sequence[str] = (),
+    data: str | None = None,
 ) -> F | Callable[[F], F]:
     """Declare ``function(session)`` a custom action.
 
     ``name`` is the action's name in the CustomAction table and the DLL
-    export the engine calls (default: the function's name). ``execute``,
+    export the engine calls (default: the function's name).
+
+    ``execute``: ``"immediate"`` (default), ``"deferred"``, ``"rollback"`` or
+    ``"commit"`` (queued in the install script), or an immediate action that
+    runs at most once when both sequences hold it: ``"first_sequence"``,
+    ``"once_per_process"`` (skipped in the execute sequence when the UI
+    sequence ran, anywhere or in the same process) or ``"client_repeat"`` (run
+    only when the execute sequence follows the UI sequence on the client).
+    ``impersonate=False`` runs an in-script action as LocalSystem;
+    ``ts_aware=True`` makes an impersonated in-script action impersonate on
+    Terminal Server per-machine installs too. ``check_return=False`` ignores
+    the result; ``asynchronous=True`` lets the engine go on while the action
+    runs and wait for it at the end of the sequence. ``hide_target=True`` keeps
+    the action's data out of the log. ``patch_uninstall=True`` runs it only when
+    a patch is removed (ExtendedType; give ``condition="MSIPATCHREMOVE"``).
+
     ``uses`` lists the properties a deferred, rollback or commit action needs:
     ``msica wxs`` adds an immediate action (``MsicaData_<name>``, in the same
     DLL) sequenced before it that encodes their values into its
-    CustomActionData, read back as ``session.custom_action_data``.
-    ``impersonate``, ``check_return``, ``hide_target`` and ``asynchronous``
-    (the engine goes on while the action runs, and waits for it at the end of
-    the sequence, or not at all with ``check_return=False``) set the action's
-    Type; ``after``/``before`` and ``condition`` place it in the
+    CustomActionData, read back as ``session.custom_action_data``. ``data`` is
+    the alternative without Python: formatted text (``"DIR=[INSTALLDIR]"``)
+    that a type 51 action, also sequenced before it, sets as its
+    CustomActionData (values go in as they are, see
+    :mod:`msica.customactiondata`).
+
+    ``after``/``before`` and ``condition`` place it in the
     InstallExecuteSequence. The options must be literals: ``msica build``
-    reads them from the source without running it.
+    reads them from the source without running it. See :class:`Action` for the
+    Type numbers they give and the combinations refused.
     """
 
     def register(fn: F) -> F:
@@ -227,10 +368,13 @@ def custom_action(
             check_return=check_return,
             hide_target=hide_target,
             asynchronous=asynchronous,
+            ts_aware=ts_aware,
+            patch_uninstall=patch_uninstall,
             after=after,
             before=before,
             condition=condition,
             uses=uses,
+            data=data,
         )
         _registry[action.name] = (action, fn)
         fn.msica_action = action  # type: ignore[attr-defined]

@@ -70,14 +70,17 @@ def _parser() -> argparse.ArgumentParser:
         "wxs",
         help="write the WiX source that adds a DLL's actions to an installer",
         description="Write the Binary, CustomAction and InstallExecuteSequence elements "
-        "for an msica DLL (WiX v3 schema).",
+        "for an msica DLL (WiX v3 include or fragment, or a WiX v4 fragment).",
     )
     wxs.add_argument("dll", type=Path, help="a DLL written by msica build")
     wxs.add_argument("-o", "--output", type=Path,
                      help="file to write (default: <dll name>.wxi, or .wxs for a fragment)")
-    wxs.add_argument("--style", choices=("include", "fragment"), default="include",
-                     help="include: <?include?> it in <Product> (wixl, WiX v3); "
-                     "fragment: a WiX v3 <Fragment> (default: include)")
+    wxs.add_argument("--wix", type=int, choices=(3, 4), default=3,
+                     help="WiX schema version: 3 (wixl, WiX v3) or 4 (WiX v4 and later); "
+                     "default: 3")
+    wxs.add_argument("--style", choices=("include", "fragment"),
+                     help="WiX v3 only: include (<?include?> it in <Product>; wixl) or "
+                     "fragment (a <Fragment> for candle/light); default: include")
     wxs.add_argument("--source-file",
                      help="SourceFile text for the Binary (default: the DLL's path "
                      "relative to the output file)")
@@ -150,9 +153,9 @@ def _build(args: argparse.Namespace) -> int:
 def _wxs(args: argparse.Namespace) -> int:
     from msica.author import wxs
 
-    suffix = ".wxi" if args.style == "include" else ".wxs"
-    output = args.output or args.dll.with_suffix(suffix)
-    wxs.write(args.dll, output, style=args.style, source_file=args.source_file)
+    include = args.wix == 3 and args.style in (None, "include")
+    output = args.output or args.dll.with_suffix(".wxi" if include else ".wxs")
+    wxs.write(args.dll, output, style=args.style, source_file=args.source_file, wix=args.wix)
     print(output)
     return 0
 

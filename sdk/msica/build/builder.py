@@ -157,16 +157,21 @@ def manifest(found: list[FoundAction], rt: runtime.Runtime) -> str:
                 "module": item.module,
                 "function": item.action.function_name,
                 "type": item.action.type_number,
+                "extended_type": item.action.extended_type,
                 "execute": item.action.execute,
                 "impersonate": item.action.impersonate,
                 "check_return": item.action.check_return,
                 "hide_target": item.action.hide_target,
                 "asynchronous": item.action.asynchronous,
+                "ts_aware": item.action.ts_aware,
+                "patch_uninstall": item.action.patch_uninstall,
                 "after": item.action.after,
                 "before": item.action.before,
                 "condition": item.action.condition,
                 "uses": list(item.action.uses),
-                "data_setter": item.action.data_setter if item.action.uses else None,
+                "data": item.action.data,
+                "data_setter": (item.action.data_setter
+                                if item.action.uses or item.action.data is not None else None),
             }
             for item in found
         ],

@@ -53,8 +53,8 @@ def discover(modules: Sequence[tuple[str, Path]]) -> list[FoundAction]:
                 try:
                     action = Action(function_name=node.name,
                                     **{"name": node.name, **options})  # type: ignore[arg-type]
-                except ValueError as error:
-                    raise BuildError(f"{path}:{node.lineno}: {error}") from None
+                except ValueError as error:  # an invalid combination: point at the options
+                    raise BuildError(f"{path}:{decorator.lineno}: {error}") from None
                 found.append(FoundAction(action, module, path, node.lineno))
     return found
 
