@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ pytestmark = pytest.mark.engine
 
 ENGINE_TIMEOUT = 120
 SLUG = "engine_demo"
+WIX4 = "{http://wixtoolset.org/schemas/v4/wxs}"
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +108,20 @@ def test_generated_engine_tests_pass(project: Path, msi: Path) -> None:
     done = _pytest_in(project, "-m", "engine", "-rs")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "2 passed" in done.stdout and "skipped" not in done.stdout, done.stdout
+
+
+def test_product_wxs_pulls_in_the_wix4_fragment_msica_wxs_writes(project: Path, msi: Path) -> None:
+    """What wix build gets on Windows (no WiX v4 here): the reference and the DLL resolve."""
+    dll = project / "dist" / f"{SLUG}.x64.dll"
+    fragment = project / "actions.wxs"
+    assert msica_main(["wxs", "--wix", "4", str(dll), "-o", str(fragment)]) == 0
+    defined = ET.parse(fragment).getroot()
+    product = ET.parse(project / "product.wxs").getroot()
+    refs = [ref.get("Id") for ref in product.iter(f"{WIX4}CustomActionRef")]
+    actions = {action.get("Id") for action in defined.iter(f"{WIX4}CustomAction")}
+    assert refs and set(refs) <= actions
+    assert {"ComposeGreeting", "RemoveGreetingFile", "WriteGreetingFile"} <= actions
+    binary = defined.find(f".//{WIX4}Binary")
+    assert binary is not None
+    # Relative to the project directory, where the README and CI run wix build.
+    assert (project / binary.get("SourceFile", "")).resolve() == dll.resolve()
