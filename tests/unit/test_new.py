@@ -213,3 +213,38 @@ def test_new_works_from_an_installed_wheel(tmp_path: Path) -> None:
     generated = {p.relative_to(tmp_path / "wheel_demo").as_posix()
                  for p in (tmp_path / "wheel_demo").rglob("*") if p.is_file()}
     assert generated == {name.replace("acme_backup", "wheel_demo") for name in EXPECTED_FILES}
+
+
+def test_new_asks_for_each_value_without_no_input(tmp_path: Path) -> None:
+    # Product name, slug (default), description (default), manufacturer, version,
+    # and the third CPython of the list (3.11).
+    answers = "Piped Product\n\n\nPiped Corp\n2.1.0\n3\n"
+    done = subprocess.run(
+        [sys.executable, "-m", "msica", "new", "-o", str(tmp_path)],
+        input=answers, capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    project = tmp_path / "piped_product"
+    document = tomllib.loads((project / "pyproject.toml").read_text(encoding="utf-8"))
+    assert document["project"]["version"] == "2.1.0"
+    assert document["tool"]["msica"]["python"] == "3.11"
+    product = ET.parse(project / "product.wixl.wxs").getroot().find(f"{WIX3}Product")
+    assert product is not None
+    assert (product.get("Manufacturer"), product.get("Version")) == ("Piped Corp", "2.1.0")
+
+
+def test_template_hook_refuses_a_bad_slug_for_plain_cookiecutter(tmp_path: Path) -> None:
+    """Run with cookiecutter itself, the template refuses what msica new refuses."""
+    from cookiecutter.exceptions import FailedHookException
+    from cookiecutter.generate import generate_context, generate_files
+    from cookiecutter.prompt import prompt_for_config
+
+    from msica.author.new import template_dir
+
+    template = template_dir()
+    context = generate_context(context_file=str(template / "cookiecutter.json"),
+                               extra_context={"project_slug": "2fast"})
+    context["cookiecutter"] = prompt_for_config(context, no_input=True)
+    with pytest.raises(FailedHookException):
+        generate_files(repo_dir=str(template), context=context, output_dir=str(tmp_path))
+    assert not (tmp_path / "2fast").exists()
