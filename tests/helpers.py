@@ -333,3 +333,18 @@ def fixture_msi(tmp: Path, name: str = "msica fixture") -> Path:
     """``tmp/fixture.msi`` running :data:`FIXTURE_ACTIONS` from a freshly built DLL."""
     dll = build_native_dll(tmp, FIXTURE_ACTIONS_C, FIXTURE_EXPORTS, "fixture_actions")
     return wixl_msi(tmp, product_wxs(dll, FIXTURE_ACTIONS, name=name), "fixture")
+
+
+def msibuild_msi(source: Path, msi: Path) -> Path:
+    """An .msi built by msitools' ``msibuild`` from the ``*.idt`` tables in ``source``.
+
+    ``_ForceCodepage.idt`` goes first; a binary column's files are looked
+    up under ``source/<Table>/``, as ``msibuild`` (run in ``source``) expects.
+    """
+    tables = sorted(source.glob("*.idt"), key=lambda p: (p.name != "_ForceCodepage.idt", p.name))
+    argv: list[str] = ["msibuild", str(Path(msi).resolve())]
+    for table in tables:
+        argv += ["-i", table.name]
+    Path(msi).unlink(missing_ok=True)
+    _run_tool(argv, "msibuild", cwd=source)
+    return Path(msi)

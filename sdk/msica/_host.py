@@ -57,12 +57,30 @@ def _bridge_logging() -> None:
 
 def dispatch(entry: str, handle: int) -> int:
     """Run the action exported as ``entry`` with a Session on ``handle``; return its code."""
-    global _current
     session = Session(handle, action=entry)
     try:
         action, function = _resolve(entry)
-        if action.hide_target:
-            session = Session(handle, action=entry, hide_data=True)
+    except BaseException:  # the engine gets a code and the log the reason
+        import traceback
+
+        _log_failure(session, traceback.format_exc())
+        return int(ActionResult.FAILURE)
+    if action.hide_target:
+        session = Session(handle, action=entry, hide_data=True)
+    return run(action, function, session)
+
+
+def run(action: Action, function: ActionFunction, session: Session) -> int:
+    """Call ``function`` (the code of ``action``) with ``session`` as the engine's action
+    would be; the code the engine gets. Never raises.
+
+    print(), sys.stderr and ``logging`` go to the session's log while it runs;
+    ``None`` is SUCCESS; a result that is not an :class:`ActionResult` value,
+    or an exception (its traceback logged), is FAILURE; a cancel is USER_EXIT.
+    ``msica.testing.run_action`` calls this too, with a simulated session.
+    """
+    global _current
+    try:
         _bridge_logging()
         with _LogStream(session) as out:
             saved = sys.stdout, sys.stderr, _current
@@ -75,7 +93,7 @@ def dispatch(entry: str, handle: int) -> int:
                 sys.stdout, sys.stderr, _current = saved
         return _result_code(session, result)
     except InstallUserExitError:
-        session.log("cancelled by the user")
+        _log_failure(session, "cancelled by the user", prefix="")
         return int(ActionResult.USER_EXIT)
     except BaseException:  # whatever happened, the engine gets a code and the log the reason
         import traceback
@@ -154,9 +172,9 @@ def _result_code(session: Session, result: object) -> int:
     return int(ActionResult.FAILURE)
 
 
-def _log_failure(session: Session, text: str) -> None:
+def _log_failure(session: Session, text: str, prefix: str = "action failed:\n") -> None:
     try:  # noqa: SIM105 - contextlib is kept off the action's import path
-        session.log("action failed:\n" + text.rstrip("\n"))
+        session.log(prefix + text.rstrip("\n"))
     except BaseException:  # the handle may be unusable; there is nowhere else to say it
         pass
 

@@ -86,6 +86,24 @@ def _parser() -> argparse.ArgumentParser:
                      "relative to the output file)")
     wxs.set_defaults(run=_wxs)
 
+    inject = commands.add_parser(
+        "inject",
+        help="add a DLL's actions to an existing .msi",
+        description="Add the Binary, CustomAction and InstallExecuteSequence rows for msica "
+        "DLLs to an .msi, through the platform's MSI library. Injecting the same DLL again "
+        "replaces its rows; on any error the .msi is left unchanged.",
+    )
+    inject.add_argument("msi", type=Path, help="the .msi to change")
+    inject.add_argument("--dll", action="append", required=True, type=Path,
+                        help="a DLL written by msica build (repeatable)")
+    inject.add_argument("--sequence", action="append", default=[],
+                        metavar="NAME=after:ACTION|before:ACTION|NUMBER",
+                        help="where to sequence an action, overriding its after=/before= "
+                        "(repeatable)")
+    inject.add_argument("-o", "--output", type=Path,
+                        help="write the result here and leave the .msi as it is")
+    inject.set_defaults(run=_inject)
+
     run = commands.add_parser(
         "run",
         help="install an .msi with the real engine and report what its actions did",
@@ -100,7 +118,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--log", type=Path, help="where to keep the verbose log")
     run.add_argument("--show-property", action="append", default=[], metavar="NAME",
                      help="print this property's final value (repeatable)")
-    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--json", action="store_true",
+                     help="print the result as JSON: exit code, every action with its return "
+                     "value, msica lines and traceback, the failed action, all final properties")
     run.set_defaults(run=_run)
 
     new = commands.add_parser(
@@ -121,6 +141,19 @@ def _parser() -> argparse.ArgumentParser:
                      help="a template value (repeatable): project_slug, description, "
                      "manufacturer, version, python")
     new.set_defaults(run=_new)
+
+    log = commands.add_parser(
+        "log",
+        help="summarize a verbose MSI log and point at the action that failed",
+        description="Read a verbose log (msiexec /l*v, Windows or Wine, any encoding) and "
+        "report what msica run reports: each action's result, the msica actions' lines, the "
+        "failed action with its traceback, and the final properties (with --json).",
+    )
+    log.add_argument("file", type=Path, help="the log file")
+    log.add_argument("--show-property", action="append", default=[], metavar="NAME",
+                     help="print this property's final value (repeatable)")
+    log.add_argument("--json", action="store_true", help="print the summary as JSON")
+    log.set_defaults(run=_log)
     return parser
 
 
@@ -160,8 +193,22 @@ def _wxs(args: argparse.Namespace) -> int:
     return 0
 
 
+def _inject(args: argparse.Namespace) -> int:
+    from msica.author import inject
+
+    result = inject.inject(args.msi, args.dll, output=args.output,
+                           placements=inject.parse_placements(args.sequence))
+    for row in result.sequence:
+        condition = f" if {row.condition}" if row.condition else ""
+        print(f"{row.sequence:>6}  {row.action}{condition}")
+    replaced = f", replacing {len(result.replaced)}" if result.replaced else ""
+    print(f"{result.output}: {len(result.custom_actions)} custom actions from "
+          f"{', '.join(result.binaries)}{replaced}")
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
-    from msica.testing import runner
+    from msica.testing import report, runner
 
     properties = {}
     for item in args.property:
@@ -170,34 +217,14 @@ def _run(args: argparse.Namespace) -> int:
             raise ConfigError(f"-p {item!r}: write NAME=VALUE")
         properties[name] = value
     result = runner.install(args.msi, properties, log_path=args.log, uninstall=args.uninstall)
-    summary = result.log
+    data = report.document(result.log, log_path=result.log_path, exit_code=result.exit_code,
+                           command=result.command)
     if args.json:
-        document = {
-            "exit_code": result.exit_code,
-            "log": str(result.log_path),
-            "failed_action": summary.failed_action,
-            "actions": [
-                {"name": run.name, "return_value": run.return_value, "outcome": run.outcome,
-                 "msica_lines": [line for line in run.lines if line.startswith("msica")]}
-                for run in summary.actions
-            ],
-            "properties": {name: summary.properties.get(name) for name in args.show_property},
-        }
-        print(json.dumps(document, indent=2))
+        print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         verb = "uninstall" if args.uninstall else "install"
-        print(f"{verb} of {args.msi}: exit code {result.exit_code} (log: {result.log_path})")
-        for run in summary.actions:
-            lines = [line for line in run.lines if line.startswith("msica")]
-            if lines:
-                print(f"  {run.name} {run.outcome}:")
-                for line in lines:
-                    for part in line.splitlines():
-                        print(f"    {part}")
-        for name in args.show_property:
-            print(f"  property {name} = {summary.properties.get(name, '')!r}")
-        if summary.failed_action:
-            print(f"  failed action: {summary.failed_action}")
+        print(report.render(data, title=f"{verb} of {args.msi}",
+                            show_properties=args.show_property))
     return 0 if result.succeeded else 1
 
 
@@ -215,6 +242,26 @@ def _new(args: argparse.Namespace) -> int:
     print(project)
     print(f"next: cd {project}, then follow its README.md (build, install, test)")
     return 0
+
+
+def _log(args: argparse.Namespace) -> int:
+    from msica.testing import report
+    from msica.testing.log import read_log
+
+    try:
+        summary = read_log(args.file)
+    except OSError as error:
+        raise ConfigError(f"cannot read {args.file}: {error.strerror}: give a verbose log "
+                          "(msiexec /l*v FILE)") from None
+    if not summary.actions and not summary.properties:
+        raise ConfigError(f"{args.file} holds no actions and no properties: give a verbose "
+                          "log (msiexec /l*v FILE)")
+    data = report.document(summary, log_path=args.file)
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print(report.render(data, title=f"log {args.file}", show_properties=args.show_property))
+    return 0 if data["succeeded"] else 1
 
 
 if __name__ == "__main__":  # pragma: no cover

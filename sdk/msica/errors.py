@@ -55,6 +55,12 @@ class EngineError(MsicaError):
     exit_code = 6
 
 
+class MsiFileError(MsicaError):
+    """A file is not a readable .msi database (wrong kind, truncated, damaged, incomplete)."""
+
+    exit_code = 7
+
+
 class InstallerError(Exception):
     """An MSI function failed inside a custom action.
 

@@ -75,6 +75,14 @@ UINT __stdcall MsiSummaryInfoGetPropertyW(MSIHANDLE hSummaryInfo, UINT uiPropert
                                           void *pftValue, wchar_t *szValueBuf,
                                           DWORD *pcchValueBuf);
 const char *wine_get_version(void);
+UINT __stdcall MsiOpenDatabaseW(const wchar_t *szDatabasePath, const wchar_t *szPersist,
+                                MSIHANDLE *phDatabase);
+UINT __stdcall MsiDatabaseCommit(MSIHANDLE hDatabase);
+UINT __stdcall MsiDatabaseExportW(MSIHANDLE hDatabase, const wchar_t *szTableName,
+                                  const wchar_t *szFolderPath, const wchar_t *szFileName);
+UINT __stdcall MsiRecordSetStreamW(MSIHANDLE hRecord, UINT iField, const wchar_t *szFilePath);
+UINT __stdcall MsiRecordReadStream(MSIHANDLE hRecord, UINT iField, char *szDataBuf,
+                                   DWORD *pcbDataBuf);
 """
 
 MODULE_NAME = "msica._native._msi_ffi"
@@ -101,6 +109,13 @@ def msi() -> tuple[Any, Any]:
         _ffi = _load_ffi()
         _lib = _ffi.dlopen("msi.dll")
     return _ffi, _lib
+
+
+def use(ffi: Any, lib: Any) -> None:
+    """Answer :func:`msi` with ``(ffi, lib)`` from now on: ``lib`` is an object with
+    msi.dll's functions (msica.testing's simulated engine), which formats like Windows."""
+    global _ffi, _lib, _wine
+    _ffi, _lib, _wine = ffi, lib, False
 
 
 _wine: bool | None = None
