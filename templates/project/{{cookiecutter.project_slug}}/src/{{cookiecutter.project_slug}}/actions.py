@@ -2,9 +2,9 @@
 
 The shapes an installer needs, on one small job: greet the user in a file.
 
-``ComposeGreeting`` (immediate) runs in the UI-free part of the install that
-only decides things: it reads GREETING_NAME (give it on the msiexec command
-line) and sets GREETING.
+``ComposeGreeting`` (immediate) runs while the installer plans the install,
+where actions read and set properties but change nothing on the machine: it
+reads GREETING_NAME (give it on the msiexec command line) and sets GREETING.
 
 ``WriteGreetingFile`` (deferred) changes the machine, so it runs from the
 install script, elevated, and reads no property but its CustomActionData:
