@@ -128,6 +128,25 @@ def _parser() -> argparse.ArgumentParser:
                      "value, msica lines and traceback, the failed action, all final properties")
     run.set_defaults(run=_run)
 
+    new = commands.add_parser(
+        "new",
+        help="create a custom-action project from msica's template",
+        description="Create a project: actions (immediate, deferred with its data, rollback), "
+        "unit and engine tests, WiX v4 and wixl sources, and a CI workflow for Windows and "
+        "Linux. Asks for each value unless --no-input.",
+    )
+    new.add_argument("name", nargs="?",
+                     help="the product's name; its slug names the package, the DLL and the "
+                     "project directory (default: asked, or 'My Installer')")
+    new.add_argument("-o", "--output", type=Path, default=Path("."),
+                     help="directory to create the project in (default: .)")
+    new.add_argument("--no-input", action="store_true",
+                     help="ask nothing: NAME, --set values and the template's defaults")
+    new.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
+                     help="a template value (repeatable): project_slug, description, "
+                     "manufacturer, version, python")
+    new.set_defaults(run=_new)
+
     log = commands.add_parser(
         "log",
         help="summarize a verbose MSI log and point at the action that failed",
@@ -238,6 +257,22 @@ def _run(args: argparse.Namespace) -> int:
         print(report.render(data, title=f"{verb} of {args.msi}",
                             show_properties=args.show_property))
     return 0 if result.succeeded else 1
+
+
+def _new(args: argparse.Namespace) -> int:
+    from msica.author import new
+
+    settings = {}
+    for item in args.settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--set {item!r}: write KEY=VALUE")
+        settings[key] = value
+    project = new.create(args.output, name=args.name, settings=settings,
+                         no_input=args.no_input)
+    print(project)
+    print(f"next: cd {project}, then follow its README.md (build, install, test)")
+    return 0
 
 
 def _log(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""The installer's custom actions: see actions.py, built by ``msica build``."""
