@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import importlib
 import inspect
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,7 +133,8 @@ def _signature(function: object, *, drop_first: bool = False, result: bool = Tru
     plain = [parameter.replace(annotation=_plain(parameter.annotation))
              for parameter in parameters]
     returns = _plain(signature.return_annotation) if result else inspect.Signature.empty
-    return str(signature.replace(parameters=plain, return_annotation=returns))
+    text = str(signature.replace(parameters=plain, return_annotation=returns))
+    return re.sub(r" at 0x[0-9a-fA-F]+>", ">", text)  # a default's repr: no addresses
 
 
 class _Text:

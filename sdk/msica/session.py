@@ -295,8 +295,10 @@ class Session:
     def redact(self, text: str) -> str:
         """``text`` with every secret value replaced by ``******``: the values of the
         properties listed in MsiHiddenProperties and, for an action declared with
-        ``hide_target=True``, its CustomActionData. Everything msica logs goes
-        through this."""
+        ``hide_target=True``, its CustomActionData: the whole text and, when it is
+        ``key=value`` data, each value of four characters or more (shorter ones,
+        such as a "1" flag, would mask every such character of the log). Everything
+        msica logs goes through this."""
         for secret in sorted(self._secret_values(), key=len, reverse=True):
             text = text.replace(secret, "******")
         return text
@@ -313,7 +315,13 @@ class Session:
                 self._hidden_names = frozenset(n.strip() for n in listed.split(";") if n.strip())
                 self._secrets.update(self._read(name) for name in self._hidden_names)
             if self._hide_data:
-                self._secrets.add(self._read("CustomActionData"))
+                data = self._read("CustomActionData")
+                self._secrets.add(data)
+                try:
+                    values = customactiondata.decode(data).values()
+                except ValueError:  # not key=value data: the whole text is the secret
+                    values = {}.values()
+                self._secrets.update(value for value in values if len(value) >= 4)
             self._secrets.discard("")
         return self._secrets
 
