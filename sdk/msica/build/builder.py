@@ -30,7 +30,10 @@ SHIM_DIR = Path(__file__).parent / "shims"
 # The runtime's ._pth: isolated mode, exactly these paths on sys.path.
 PTH_TEMPLATE = "python{v}.zip\n.\nlib\n"
 # Parts of the msica package that never run inside an action.
-_HOST_ONLY = ("build", "author", "testing", "cli.py", "__main__.py")
+_HOST_ONLY = ("build", "author", "testing", "_templates", "cli.py", "__main__.py")
+# Modules of packed msica packages that serve only the build machine: the
+# offline database binding behind ``msica inject`` and the simulated session.
+_HOST_ONLY_FILES = ("_native/libmsi.py", "_native/offline.py")
 # Functions of packed msica modules whose imports the payload's stdlib need not
 # carry (msica.build.stdlib): they run only where msica builds, or import only
 # what the action's own code has imported already.
@@ -38,6 +41,7 @@ _HOST_ONLY_FUNCTIONS = {
     "msica/__init__.py": ("__getattr__",),  # __version__: "0+payload" in an action
     "msica/_native/__init__.py": ("emit_module",),  # build time
     "msica/_host.py": ("_bridge_logging",),  # once "logging" is in sys.modules
+    "msica/_debug.py": ("_wait",),  # runs once debugpy imported, which brings the same
 }
 
 
@@ -257,7 +261,7 @@ def _sdk_files() -> Iterator[tuple[str, bytes]]:
     root = Path(msica.__file__).parent
     for path in sorted(root.rglob("*.py")):
         relative = path.relative_to(root)
-        if relative.parts[0] in _HOST_ONLY:
+        if relative.parts[0] in _HOST_ONLY or relative.as_posix() in _HOST_ONLY_FILES:
             continue
         yield f"msica/{relative.as_posix()}", path.read_bytes()
 
