@@ -24,6 +24,7 @@ from msica.actions import Action
 from msica.author import wxs
 from msica.build import builder, config
 from msica.build.discover import discover
+from msica.build.runtime import Runtime
 from msica.cli import main as msica_main
 from msica.errors import AuthorError, BuildError
 from tests.helpers import wixl_msi
@@ -325,8 +326,8 @@ def test_manifest_carries_the_new_options(tmp_path: Path) -> None:
             pass
     """))
     found = builder.find_actions(project, config.load(project))
-    rt = type("Rt", (), {"arch": "x64", "version": (3, 12), "source": "s", "sha256": "h"})()
-    document = __import__("json").loads(builder.manifest(found, rt))  # type: ignore[arg-type]
+    rt = Runtime(version=(3, 12), arch="x64", files={}, source="s", sha256="h")
+    document = __import__("json").loads(builder.manifest(found, rt))
     [entry] = document["actions"]
     assert entry["type"] == 1 + 0x400 + 0x4000
     assert entry["extended_type"] == 0x8000
