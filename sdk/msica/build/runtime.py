@@ -487,9 +487,9 @@ def get_wheels(
     index = ["--find-links", str(wheels), *(["--no-index"] if offline else [])]
     needed_by: dict[str, str] = {}
     context = _Context(target, _dotted(version), platform, wheels, offline, needed_by)
-    with tempfile.TemporaryDirectory(prefix="msica-resolve-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="msica-resolve-") as temporary, \
+            progress.step(f"resolving dependencies for {target}"):
         for step in range(_MAX_ROUNDS):
-            progress.report(f"resolving dependencies for {target}", step)
             resolved = _resolve(list(wanted), [*tags, *index], Path(temporary), step, context)
             added = _unmet(resolved, wanted, environment, needed_by)
             if not added:
