@@ -88,10 +88,10 @@ def test_expired_certificates_hold_through_the_timestamp(
 ) -> None:
     """3.13's signing certificate expired days after signing; the countersignature's
     time is what makes it valid, and without it the same file does not verify."""
+    authenticode._signify()  # first: oscrypto needs its fix before signify loads it
     from signify import exceptions
     from signify.authenticode.signed_file.pe import SignedPEFile
 
-    authenticode._signify()
     image = runtimes[(3, 13)].files["python313.dll"]
     signature = next(iter(SignedPEFile(io.BytesIO(image)).embedded_signatures))
     info = signature.signer_info
