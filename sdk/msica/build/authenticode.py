@@ -74,13 +74,15 @@ def check_runtime(
     """
     names = sorted(name for name in files if is_pe(name))
     cached = _load(sha256, names)
+    # The interpreter's own DLLs first: a tampered runtime is most likely refused at once.
+    first = sorted(names, key=lambda name: (not name.lower().startswith("python"), name))
     if cached is not None:
         log.debug("runtime %s: signatures checked before (%s)", where, _record(sha256))
         outcomes = cached
     else:
         outcomes = {}
         what = "checking the runtime's signatures"
-        for done, name in enumerate(names):
+        for done, name in enumerate(first):
             progress.report(what, done, len(names))
             outcomes[name] = _outcome(files[name], f"{where}: {name}")
         progress.report(what, len(names), len(names), end=True)
