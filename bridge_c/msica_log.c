@@ -37,7 +37,15 @@ static void escape_brackets(const wchar_t *text, wchar_t *out, size_t cap)
 static void log_text(MSIHANDLE install, const wchar_t *text)
 {
     wchar_t escaped[MSICA_LOG_MAX * 4];
-    MSIHANDLE record = MsiCreateRecord(1);
+    MSIHANDLE record;
+
+    /* No install session: a test program drives the shim's code; its
+     * standard error is the log. */
+    if (install == 0) {
+        fwprintf(stderr, L"%ls\n", text);
+        return;
+    }
+    record = MsiCreateRecord(1);
     if (record == 0)
         return;
     if (under_wine()) {

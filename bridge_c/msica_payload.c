@@ -1,5 +1,6 @@
 /* msica_payload.c - find, verify and unpack the payload a shim DLL carries. */
 #include "msica_payload.h"
+#include "msica_inflate.h"
 #include "msica_log.h"
 #include "msica_secure.h"
 
@@ -333,7 +334,9 @@ static int entries_next(struct entry_cursor *cursor, struct msica_entry_header *
     cursor->at += MSICA_ENTRY_HEADER_SIZE;
     if (header->path_len > (uint64_t)(cursor->end - cursor->at) ||
         header->size > (uint64_t)(cursor->end - cursor->at) - header->path_len ||
-        header->method != MSICA_METHOD_STORED)
+        header->unpacked_size > MSICA_MAX_UNPACKED ||
+        (header->method == MSICA_METHOD_STORED && header->size != header->unpacked_size) ||
+        (header->method != MSICA_METHOD_STORED && header->method != MSICA_METHOD_DEFLATE))
         return -1;
     *name = cursor->at;
     *data = cursor->at + header->path_len;
@@ -344,8 +347,9 @@ static int entries_next(struct entry_cursor *cursor, struct msica_entry_header *
 
 static void log_damaged(MSIHANDLE install)
 {
-    msica_log_line(install, L"the payload's archive is damaged (entries do not fit its size); "
-                            L"rebuild the DLL with `msica build`");
+    msica_log_line(install, L"the payload's archive is damaged (its entries do not fit its "
+                            L"size, or name a method this shim cannot read); rebuild the DLL "
+                            L"with `msica build`");
 }
 
 static void log_unsafe(MSIHANDLE install, uint32_t index)
@@ -376,30 +380,89 @@ static int next_entry_file(MSIHANDLE install, const struct msica_payload *payloa
     return 1;
 }
 
+/* The file an entry holds, in `*file` (`header->unpacked_size` bytes): the
+ * stored bytes themselves, or a buffer inflated from them that the caller
+ * frees with `*owned`. Its SHA-256 must be the entry's. 0 or -1 (logged). */
+static int entry_content(MSIHANDLE install, const struct msica_entry_header *header,
+                         const uint8_t *data, const wchar_t *path, const uint8_t **file,
+                         uint8_t **owned)
+{
+    uint8_t digest[32];
+    const char *reason;
+
+    *owned = NULL;
+    *file = data;
+    if (header->method == MSICA_METHOD_DEFLATE) {
+        *owned = malloc(header->unpacked_size ? (size_t)header->unpacked_size : 1);
+        if (*owned == NULL) {
+            msica_log_line(install, L"out of memory while unpacking %ls (%llu bytes)", path,
+                           (unsigned long long)header->unpacked_size);
+            return -1;
+        }
+        if (msica_inflate_raw(data, (size_t)header->size, *owned,
+                              (size_t)header->unpacked_size, &reason) != 0) {
+            msica_log_line(install,
+                           L"the payload's entry for %ls is damaged: its compressed data "
+                           L"cannot be inflated (%hs); rebuild the DLL with `msica build`",
+                           path, reason);
+            goto fail;
+        }
+        *file = *owned;
+    }
+    if (sha256(install, *file, header->unpacked_size, digest) != 0)
+        goto fail;
+    if (memcmp(digest, header->sha256, 32) != 0) {
+        msica_log_line(install,
+                       L"the payload's entry for %ls unpacks to other bytes than were packed "
+                       L"(its SHA-256 differs); rebuild the DLL with `msica build`",
+                       path);
+        goto fail;
+    }
+    return 0;
+
+fail:
+    free(*owned);
+    *owned = NULL;
+    return -1;
+}
+
 /* Writes every entry of the archive under `root`. 0 or -1 (logged). */
 static int write_entries(MSIHANDLE install, const struct msica_payload *payload,
                          const wchar_t *root, wchar_t *path)
 {
     struct entry_cursor cursor;
     struct msica_entry_header header;
-    const uint8_t *data;
+    const uint8_t *data, *file;
+    uint8_t *owned;
     int more;
 
     entries_begin(payload, &cursor);
-    while ((more = next_entry_file(install, payload, &cursor, root, path, &header, &data)) == 1)
-        if (make_parents(install, path) != 0 || write_file(install, path, data, header.size) != 0)
+    while ((more = next_entry_file(install, payload, &cursor, root, path, &header, &data)) == 1) {
+        int rc;
+        if (entry_content(install, &header, data, path, &file, &owned) != 0)
             return -1;
+        rc = make_parents(install, path) != 0 ||
+             write_file(install, path, file, header.unpacked_size) != 0;
+        free(owned);
+        if (rc)
+            return -1;
+    }
     return more;
 }
 
-/* 1 when the file at `path` holds exactly `size` bytes equal to `data`. */
-static int same_content(const wchar_t *path, const uint8_t *data, uint64_t size)
+/* 1 when the file at `path` holds what the entry unpacks to: the same size,
+ * then the same bytes (stored) or the same SHA-256 (compressed, so nothing
+ * is inflated on this path). */
+static int same_content(MSIHANDLE install, const wchar_t *path,
+                        const struct msica_entry_header *header, const uint8_t *data)
 {
     HANDLE file = CreateFileW(path, GENERIC_READ, FILE_SHARE_READ, NULL, OPEN_EXISTING,
                               FILE_ATTRIBUTE_NORMAL, NULL);
     LARGE_INTEGER file_size;
     HANDLE mapping;
     const uint8_t *view;
+    uint64_t size = header->unpacked_size;
+    uint8_t digest[32];
     int same = 0;
 
     if (file == INVALID_HANDLE_VALUE)
@@ -415,7 +478,11 @@ static int same_content(const wchar_t *path, const uint8_t *data, uint64_t size)
         goto cleanup;
     view = MapViewOfFile(mapping, FILE_MAP_READ, 0, 0, 0);
     if (view != NULL) {
-        same = memcmp(view, data, (size_t)size) == 0;
+        if (header->method == MSICA_METHOD_STORED)
+            same = memcmp(view, data, (size_t)size) == 0;
+        else
+            same = sha256(install, view, size, digest) == 0 &&
+                   memcmp(digest, header->sha256, 32) == 0;
         UnmapViewOfFile(view);
     }
     CloseHandle(mapping);
@@ -499,7 +566,7 @@ int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *paylo
 
     entries_begin(payload, &cursor);
     while ((more = next_entry_file(install, payload, &cursor, dir, differs, &header, &data)) == 1)
-        if (!same_content(differs, data, header.size))
+        if (!same_content(install, differs, &header, data))
             return 1;
     if (more < 0)
         return -1;

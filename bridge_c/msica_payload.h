@@ -10,7 +10,10 @@
  *   [PE image as linked]
  *   [archive]    entry_count entries, each:
  *                  struct msica_entry_header, then path_len bytes of UTF-8
- *                  path ('/'-separated, relative), then size bytes of data
+ *                  path ('/'-separated, relative), then size bytes of data:
+ *                  the file itself (MSICA_METHOD_STORED), or its raw DEFLATE
+ *                  stream, RFC 1951 without zlib wrapper (MSICA_METHOD_DEFLATE,
+ *                  read by msica_inflate.h)
  *   [trailer]    struct msica_payload_trailer
  *   [Authenticode certificate table, if the DLL is signed afterwards]
  *
@@ -24,17 +27,19 @@
 
 #define MSICA_PAYLOAD_MAGIC "MSICA\x00PL"
 #define MSICA_PAYLOAD_MAGIC_LEN 8
-#define MSICA_PAYLOAD_VERSION 1
+#define MSICA_PAYLOAD_VERSION 2
 
 /* Entry methods: how the data bytes of an entry are stored. */
-#define MSICA_METHOD_STORED 0
+#define MSICA_METHOD_STORED 0   /* as they are: size == unpacked_size */
+#define MSICA_METHOD_DEFLATE 1  /* raw DEFLATE (RFC 1951) */
 
 #pragma pack(push, 1)
 struct msica_entry_header {
-    uint32_t path_len;   /* bytes of UTF-8 path that follow this header */
-    uint32_t method;     /* MSICA_METHOD_* */
-    uint64_t size;       /* bytes of data after the path */
-    uint8_t sha256[32];  /* of the data bytes as unpacked */
+    uint32_t path_len;       /* bytes of UTF-8 path that follow this header */
+    uint32_t method;         /* MSICA_METHOD_* */
+    uint64_t size;           /* bytes of data after the path, as stored */
+    uint64_t unpacked_size;  /* bytes of the file once unpacked */
+    uint8_t sha256[32];      /* of the file once unpacked */
 };
 
 struct msica_payload_trailer {
@@ -50,10 +55,12 @@ struct msica_payload_trailer {
 };
 #pragma pack(pop)
 
-_Static_assert(sizeof(struct msica_entry_header) == 48, "entry header size");
+_Static_assert(sizeof(struct msica_entry_header) == 56, "entry header size");
 _Static_assert(sizeof(struct msica_payload_trailer) == 72, "trailer size");
 
-#define MSICA_ENTRY_HEADER_SIZE 48
+#define MSICA_ENTRY_HEADER_SIZE 56
+/* The largest file an entry may unpack to: the shim inflates in memory. */
+#define MSICA_MAX_UNPACKED (1ull << 30)
 #define MSICA_TRAILER_SIZE 72
 #define MSICA_MAX_PATH 32768
 
@@ -82,11 +89,12 @@ int msica_payload_verify(MSIHANDLE install, struct msica_payload *payload);
  * (msica_secure_check) and equal to the payload. 0 or -1 (logged). */
 int msica_payload_unpack(MSIHANDLE install, struct msica_payload *payload, const wchar_t *dir);
 
-/* Compares every file of the archive with its copy under `dir`, byte for
- * byte, and looks for files the archive does not hold. 0 when `dir` holds
- * exactly the archive; 1 with the path of the first missing, different or
- * added file in `differs` (MSICA_MAX_PATH wide chars); -1 (logged) when the
- * archive is damaged. */
+/* Compares every file of the archive with its copy under `dir` (size, then
+ * SHA-256 of the content against the entry's; a stored entry byte for byte),
+ * and looks for files the archive does not hold. Nothing is inflated. 0 when
+ * `dir` holds exactly the archive; 1 with the path of the first missing,
+ * different or added file in `differs` (MSICA_MAX_PATH wide chars); -1
+ * (logged) when the archive is damaged. */
 int msica_payload_check_dir(MSIHANDLE install, const struct msica_payload *payload,
                             const wchar_t *dir, wchar_t *differs);
 

@@ -70,7 +70,7 @@ def payload_probe(out: Path) -> Path:
     return zig_cc(
         out,
         [REPO / "tests/unit/c/payload_probe.c", BRIDGE / "msica_payload.c",
-         BRIDGE / "msica_log.c", BRIDGE / "msica_secure.c"],
+         BRIDGE / "msica_inflate.c", BRIDGE / "msica_log.c", BRIDGE / "msica_secure.c"],
         "-target", "x86_64-windows-gnu", "-municode", "-DUNICODE", "-D_UNICODE",
         f"-I{BRIDGE}", "-lmsi", "-lbcrypt", "-ladvapi32",
         output_name="payload_probe.exe",

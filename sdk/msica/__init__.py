@@ -41,8 +41,10 @@ def __getattr__(name: str) -> str:
     # cost about 200 ms of every action's cold start when done at import.
     if name != "__version__":
         raise AttributeError(f"module 'msica' has no attribute {name!r}")
-    from importlib import metadata
-
+    try:
+        from importlib import metadata
+    except ImportError:  # inside an action: msica build packs no importlib.metadata
+        return "0+payload"
     try:
         return metadata.version("msica")
     except metadata.PackageNotFoundError:  # running from an unpacked payload

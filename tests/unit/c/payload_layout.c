@@ -17,11 +17,14 @@ int main(void)
     printf("\n");
     printf("version %d\n", MSICA_PAYLOAD_VERSION);
     printf("method_stored %d\n", MSICA_METHOD_STORED);
+    printf("method_deflate %d\n", MSICA_METHOD_DEFLATE);
+    printf("max_unpacked %llu\n", (unsigned long long)MSICA_MAX_UNPACKED);
     printf("sizeof.msica_entry_header %u\n", (unsigned)sizeof(struct msica_entry_header));
     printf("sizeof.msica_payload_trailer %u\n", (unsigned)sizeof(struct msica_payload_trailer));
     FIELD(msica_entry_header, path_len);
     FIELD(msica_entry_header, method);
     FIELD(msica_entry_header, size);
+    FIELD(msica_entry_header, unpacked_size);
     FIELD(msica_entry_header, sha256);
     FIELD(msica_payload_trailer, magic);
     FIELD(msica_payload_trailer, format_version);
