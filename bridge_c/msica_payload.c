@@ -582,9 +582,10 @@ static int is_directory(const wchar_t *path)
 }
 
 /* An existing runtime directory is used only when nobody else could have
- * written it and it holds exactly what the payload holds. Then the payload
- * needs no hashing: its bytes equal files verified when they were unpacked.
- * When they differ, the hash tells whether the DLL or the directory changed. */
+ * written it, the payload is the one that was built (its SHA-256; a damaged
+ * DLL fails the same way whether or not its runtime was unpacked before) and
+ * the directory holds exactly what the payload holds (each file's size and
+ * SHA-256 as recorded in its entry: compressed entries are not inflated). */
 static int reuse(MSIHANDLE install, struct msica_payload *payload, const wchar_t *dir)
 {
     wchar_t *differs = malloc(MSICA_MAX_PATH * sizeof(wchar_t));
@@ -594,12 +595,12 @@ static int reuse(MSIHANDLE install, struct msica_payload *payload, const wchar_t
         msica_log_line(install, L"out of memory while checking the runtime directory");
         return -1;
     }
-    if (msica_secure_check(install, dir) != 0)
+    if (msica_secure_check(install, dir) != 0 || msica_payload_verify(install, payload) != 0)
         goto cleanup;
     same = msica_payload_check_dir(install, payload, dir, differs);
     if (same == 0)
         rc = 0;
-    else if (same > 0 && msica_payload_verify(install, payload) == 0)
+    else if (same > 0)
         msica_log_line(install,
                        L"the unpacked runtime was changed after unpacking: %ls is missing, "
                        L"added or differs from the payload, so nothing is loaded from %ls; "

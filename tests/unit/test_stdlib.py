@@ -231,9 +231,10 @@ def test_source_imports_leave_out_type_checking_and_host_only_functions() -> Non
     assert {"typing", "json", "base64", "xml.dom", "xml.dom.minidom", "colorsys"} <= found
     assert not found & {"csv", "tempfile"}
     # Syntax this host cannot parse (a newer Python's): read line by line.
-    newer = b"type Alias = int\nimport json\nfrom xml.dom import minidom as m, pulldom\n"
-    assert {"json", "xml.dom", "xml.dom.minidom", "xml.dom.pulldom"} <= (
-        stdlib.source_imports(newer))
+    newer = (b"type Alias = int\nimport json\nfrom xml.dom import minidom as m, pulldom\n"
+             b"from email import (\n    message,\n    utils,\n)\n")
+    assert {"json", "xml.dom", "xml.dom.minidom", "xml.dom.pulldom", "email.message",
+            "email.utils"} <= stdlib.source_imports(newer)
 
 
 def _sizes(files: Mapping[str, bytes]) -> int:

@@ -164,7 +164,8 @@ def payload_files(
             for path, data in _wheel_files(wheel):
                 if path.startswith("_cffi_backend."):
                     _add(lib, path, data)
-        wheels = [*wheels, *own]
+    else:
+        own = []
     lib["_msica_payload.py"] = _payload_module(found).encode()
     trimmed = stdlib.trim(rt.files, rt.version, lib, include=config.include,
                           exclude=config.exclude, host_only=_HOST_ONLY_FUNCTIONS,
@@ -173,7 +174,8 @@ def payload_files(
     version = f"{rt.version[0]}{rt.version[1]}"
     files[f"python{version}._pth"] = PTH_TEMPLATE.format(v=version).encode()
     files.update((f"lib/{path}", data) for path, data in lib.items())
-    files[MANIFEST] = manifest(found, rt, trimmed=trimmed, wheels=wheels).encode()
+    files[MANIFEST] = manifest(found, rt, trimmed=trimmed, wheels=wheels,
+                               backend_only=own).encode()
     return files
 
 
@@ -183,6 +185,7 @@ MANIFEST = "msica.json"
 def manifest(
     found: list[FoundAction], rt: runtime.Runtime, *,
     trimmed: stdlib.Trimmed | None = None, wheels: list[Path] | None = None,
+    backend_only: list[Path] | None = None,
 ) -> str:
     """What the DLL holds, for `msica wxs`, `msica inspect` and people: stable JSON."""
     document = {
@@ -198,7 +201,10 @@ def manifest(
             },
         },
         "stdlib": list(trimmed.modules) if trimmed else None,
-        "dependencies": [_wheel_record(wheel) for wheel in wheels or ()],
+        "dependencies": [
+            *(_wheel_record(wheel, "all") for wheel in wheels or ()),
+            *(_wheel_record(wheel, "_cffi_backend only") for wheel in backend_only or ()),
+        ],
         "compression": payload.compressor_version(),
         "actions": [
             {
@@ -227,7 +233,7 @@ def _is_cffi(wheel: Path) -> bool:
     return wheel.name.lower().startswith("cffi-")
 
 
-def _wheel_record(wheel: Path) -> dict[str, str]:
+def _wheel_record(wheel: Path, packed: str) -> dict[str, str]:
     """Name, version, file name and SHA-256 of a bundled wheel (PEP 427 file name)."""
     name, version = wheel.name.split("-")[:2]
     return {
@@ -235,6 +241,7 @@ def _wheel_record(wheel: Path) -> dict[str, str]:
         "version": version,
         "wheel": wheel.name,
         "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest(),
+        "packed": packed,
     }
 
 

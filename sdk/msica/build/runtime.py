@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 import types
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
@@ -479,6 +480,10 @@ def get_wheels(
         return []
     wheels = cache_dir() / "wheels" / target
     wheels.mkdir(parents=True, exist_ok=True)
+    key = _resolution_key(wanted, target)
+    reused = _reused_resolution(wheels, key, offline=offline)
+    if reused is not None:
+        return reused
     tags = [
         "--only-binary=:all:", "--platform", platform,
         "--python-version", f"{version[0]}.{version[1]}",
@@ -503,7 +508,52 @@ def get_wheels(
             )
     paths = _fetch(resolved, tags, context)
     log.info("wheels for %s: %s", target, ", ".join(path.name for path in paths))
+    _remember_resolution(wheels, key, paths)
     return paths
+
+
+RESOLUTION_TTL = 24 * 3600
+"""Seconds a resolution of the same requirements is reused without asking pip
+($MSICA_RESOLUTION_TTL overrides; 0 always asks). Offline, any age is reused."""
+
+
+def _resolution_key(wanted: Mapping[str, Requirement], target: str) -> str:
+    """What a resolution depends on: the requirements, the target, pip's index settings."""
+    settings = {name: value for name, value in sorted(os.environ.items())
+                if name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS",
+                            "PIP_CONFIG_FILE", "PIP_NO_INDEX")}
+    text = json.dumps([sorted(wanted), target, settings], sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _reused_resolution(wheels: Path, key: str, *, offline: bool) -> list[Path] | None:
+    """The wheels pip chose for ``key`` lately, when all are still cached unchanged."""
+    record = wheels / ".resolved" / f"{key}.json"
+    try:
+        ttl = float(os.environ.get("MSICA_RESOLUTION_TTL", RESOLUTION_TTL))
+        if not offline and time.time() - record.stat().st_mtime > ttl:
+            return None
+        chosen = json.loads(record.read_text(encoding="utf-8"))
+        paths = [wheels / str(item["wheel"]) for item in chosen]
+        if any(_file_digest(path) != item["sha256"] for path, item in zip(paths, chosen)):
+            return None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    log.info("wheels for %s: %s (resolved earlier, see MSICA_RESOLUTION_TTL)",
+             wheels.name, ", ".join(path.name for path in paths))
+    return paths
+
+
+def _remember_resolution(wheels: Path, key: str, paths: Sequence[Path]) -> None:
+    record = wheels / ".resolved" / f"{key}.json"
+    try:
+        record.parent.mkdir(exist_ok=True)
+        partial = record.with_name(f".{record.name}.{os.getpid()}.partial")
+        chosen = [{"wheel": path.name, "sha256": _file_digest(path)} for path in paths]
+        partial.write_text(json.dumps(chosen, indent=1), encoding="utf-8")
+        os.replace(partial, record)
+    except OSError as error:
+        log.debug("could not record the resolution in %s: %s", record.parent, error)
 
 
 @dataclass(frozen=True)

@@ -7,35 +7,49 @@ The embeddable runtime ships its standard library as ``pythonXY.zip`` of
 modules reachable from what the payload runs, and writes them as a new
 ``pythonXY.zip``.
 
-Where the imports come from:
+Where the imports come from (over-approximated: a module that might be
+imported is packed):
 
 - Source files (the project's modules, the msica host, bundled wheels) are
-  read with :mod:`ast` on the build host; a file whose syntax the host cannot
-  parse (a newer Python's) is read line by line for ``import``/``from``
-  statements. ``importlib.import_module("x")`` and ``__import__("x")`` with a
-  literal name count as imports.
+  read with :mod:`ast` on the build host: every ``import`` and ``from``, at
+  any depth (a function's lazy import counts), and ``import_module("x")`` /
+  ``__import__("x")`` with a literal name; not what sits under
+  ``if TYPE_CHECKING:``. A file whose syntax the host cannot parse (a newer
+  Python's) is read line by line for ``import`` and ``from`` statements.
 - The runtime's ``.pyc`` files come from a CPython that may differ from the
-  host's (3.8 to 3.13), so they are not unmarshalled with :mod:`marshal`.
-  A small reader of the marshal format walks them instead: the object codes
-  have been the same since 3.4; only the fields of a code object differ
-  (3.8-3.10 and 3.11-3.13), and both layouts are tried. Every name a code
-  object uses (``co_names``, where ``import`` puts the module it imports, but
-  also attribute and global names) is a candidate, resolved absolutely, as a
-  submodule of the module's own package (relative imports), and as a
-  submodule of every package the same file names (``from pkg import mod``).
-  That over-approximates (an attribute called ``copy`` brings the module
-  ``copy``), which costs a few kilobytes and never a missing import. A file
-  that neither layout reads is scanned for every identifier-like string.
-- Extension modules of wheels are scanned for NUL-terminated strings that name
-  stdlib modules (what C code imports is a string); the runtime's own are
-  listed in :data:`_C_IMPORTS`. DLLs follow from PE import tables.
-- :data:`ALWAYS` is what the interpreter itself imports while starting or
-  reporting errors; ``include`` adds modules (and a package's submodules) for
-  imports no scan can see, ``exclude`` removes modules and their submodules.
+  host's (3.8 to 3.13), so :mod:`marshal` cannot read them reliably. A small
+  marshal reader walks them instead (:func:`pyc_imports`): the object codes
+  have been the same since 3.4; a code object's fields have two layouts
+  (3.8-3.10, 3.11-3.13), both tried. In each code object, at any depth, the
+  operands of ``IMPORT_NAME`` and ``IMPORT_FROM`` (per-version opcode
+  numbers, :data:`_OPCODES`) name what it imports; a version whose opcodes are
+  unknown counts every name its code uses, and a file no layout reads counts
+  every identifier-like string. Each imported name is resolved as absolute
+  and relative to the module's packages, and each ``from`` name as a
+  submodule of those.
+- Extension modules of wheels are scanned for NUL-terminated strings that
+  name stdlib modules (C code imports by string); what the runtime's own
+  extension modules and builtins import is listed in :data:`_C_IMPORTS`.
+  DLLs follow from PE import tables, transitively.
+- :data:`ALWAYS` is what the interpreter itself imports (start-up, codecs,
+  warnings, tracebacks); the whole ``encodings`` package is packed (codecs
+  are looked up by name at run time) but for the two codecs that need an
+  extension module (:data:`_CODECS_WITH_EXTENSIONS`).
 
-The result (the zip, which modules it holds) depends only on its inputs: zip
-entries are sorted, stored, and dated 1980-01-01. The import graph of a
-runtime is cached under ``<cache>/stdlib/``, keyed by the SHA-256 of its zip.
+Edges that are never followed, because no action reaches them through a
+library call: imports by the stdlib of development tools (pydoc, doctest,
+unittest, pdb, argparse..., :data:`_DEVELOPMENT_TOOLS`) and imports inside
+functions named ``main``/``_main``/``_test``/``test``/``_demo``
+(``python -m module``). The import system's own modules are frozen into
+pythonXY.dll and not packed (:data:`_IMPORT_SYSTEM`). The payload's own code
+and ``include`` bring any of these like any other module. ``include`` adds
+modules (a package: with all its submodules) for imports no scan can see;
+``exclude`` removes modules and their submodules whatever imports them.
+
+The result depends only on its inputs: zip entries are sorted, stored (the
+payload compresses the zip as a whole) and dated 1980-01-01. The import
+graph of a runtime is cached under ``<cache>/stdlib/``, keyed by the SHA-256
+of its zip.
 """
 
 from __future__ import annotations
@@ -112,7 +126,8 @@ and the like are not followed)."""
 _MAX_MARSHAL_DEPTH = 200
 _INDEX_FORMAT = "v4"  # bump when what the cached index means changes
 _SOURCE_IMPORT = re.compile(
-    rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+\(?([\w, \t]+)|import[ \t]+([\w., \t]+))",
+    rb"^[ \t]*(?:from[ \t]+([\w.]+)[ \t]+import[ \t]+(\([^)]*\)|[\w, \t]+)"
+    rb"|import[ \t]+([\w., \t]+))",
     re.MULTILINE,
 )
 _IDENTIFIER = re.compile(rb"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
