@@ -45,11 +45,18 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: Path, *parts: str) -> Path:
-    """A new cache holding ``parts`` (runtimes, wheels) of ``source`` and nothing else."""
+    """A new cache holding ``parts`` (runtimes, wheels) of ``source`` and nothing else.
+
+    The runtimes are linked (only read here), the wheels copied: resolving
+    writes records beside them, which must not land in the user's cache.
+    """
     cache = tmp_path / "cache"
     cache.mkdir()
     for part in parts:
-        (cache / part).symlink_to(source / part, target_is_directory=True)
+        if part == "wheels":
+            shutil.copytree(source / part, cache / part)
+        else:
+            (cache / part).symlink_to(source / part, target_is_directory=True)
     monkeypatch.setenv("MSICA_CACHE_DIR", str(cache))
     return cache
 
@@ -67,8 +74,10 @@ def _error(capsys: pytest.CaptureFixture[str]) -> str:
 
 @pytest.mark.usefixtures("no_network")
 def test_offline_build_uses_the_cache_alone(
-    user_cache: tuple[Path, bytes], echo: Path, capsys: pytest.CaptureFixture[str]
+    user_cache: tuple[Path, bytes], tmp_path: Path, echo: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
+    _cache(tmp_path, monkeypatch, user_cache[0], "runtimes", "wheels")
     assert msica_main(["build", "--offline", "-q", str(echo)]) == 0
     assert (echo / "dist" / "echo.x64.dll").read_bytes() == user_cache[1]
     assert capsys.readouterr().err == ""
@@ -133,8 +142,9 @@ def test_progress_is_plain_lines_off_a_terminal(
     user_cache: tuple[Path, bytes], tmp_path: Path, echo: Path,
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # The runtime and wheels are cached, its signature check is not.
+    # The runtime and wheels are cached, its signature check is not; pip resolves again.
     _cache(tmp_path, monkeypatch, user_cache[0], "runtimes", "wheels")
+    monkeypatch.setenv("MSICA_RESOLUTION_TTL", "0")
     assert msica_main(["build", str(echo)]) == 0
     captured = capsys.readouterr()
     assert captured.out.startswith(f"{echo / 'dist' / 'echo.x64.dll'} (x64, Python 3.12, ")
@@ -173,6 +183,7 @@ def test_progress_is_one_live_line_on_a_terminal(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _cache(tmp_path, monkeypatch, user_cache[0], "runtimes", "wheels")
+    monkeypatch.setenv("MSICA_RESOLUTION_TTL", "0")
     terminal = _Terminal()
     monkeypatch.setattr("sys.stderr", terminal)
     assert msica_main(["build", str(echo)]) == 0
