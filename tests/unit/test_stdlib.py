@@ -132,6 +132,8 @@ def test_include_brings_dynamic_imports_and_exclude_removes() -> None:
 def test_unknown_include_names_are_refused_with_a_suggestion() -> None:
     with pytest.raises(ConfigError, match=r"include names 'jsno'.*did you mean 'json'"):
         _trim((3, 12), ACTION, include=["jsno"])
+    with pytest.raises(ConfigError, match=r"exclude names 'encodings'.*itself imports"):
+        _trim((3, 12), ACTION, exclude=["encodings"])
     with pytest.raises(ConfigError, match=r"include lists 'xml/dom'"):
         from_table({"include": ["xml/dom"]}, {"name": "p"}, where="pyproject.toml")
     config = from_table({"include": ["xml.dom"], "exclude": ["json"]}, {"name": "p"},

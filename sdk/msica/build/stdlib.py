@@ -186,6 +186,13 @@ def trim(
     include, exclude = tuple(include), tuple(exclude)
     _check_names(include, "include", index, local, version)
     _check_names(exclude, "exclude", index, local, version)
+    for name in exclude:
+        needed_first = [m for m in ALWAYS if m == name or m.startswith(name + ".")]
+        if needed_first:
+            raise ConfigError(
+                f"[tool.msica] exclude names {name!r}, but the interpreter itself imports "
+                f"{needed_first[0]!r} to start or to report errors: remove it from exclude"
+            )
 
     seeds: set[str] = set(ALWAYS)
     for path, data in sorted(sources.items()):
