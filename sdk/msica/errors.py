@@ -43,6 +43,10 @@ class RuntimeFetchError(BuildError):
     exit_code = 4
 
 
+class RuntimeSignatureError(RuntimeFetchError):
+    """A runtime file's Authenticode signature is missing, foreign or broken."""
+
+
 class AuthorError(MsicaError):
     """An installer source or database could not be written."""
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import msica
 from msica import _native
-from msica.build import exports, payload, runtime, stdlib
+from msica.build import exports, payload, progress, runtime, stdlib
 from msica.build.config import Config
 from msica.build.discover import FoundAction, discover
 from msica.errors import BuildError
@@ -110,11 +110,14 @@ def build(
     offline: bool = False,
     output: Path | None = None,
     debug: bool = False,
+    allow_unsigned_runtime: bool = False,
 ) -> list[BuildResult]:
     """Build ``<name>.<arch>.dll`` for each arch; return what was written.
 
     ``debug`` bundles debugpy, so that MSICA_DEBUG can make an action wait for a
-    debugger (see :mod:`msica._debug`).
+    debugger (see :mod:`msica._debug`). ``allow_unsigned_runtime`` (or the key of
+    that name) bundles a runtime whose DLLs are not signed by the PSF; see
+    :mod:`msica.build.authenticode`.
     """
     found = find_actions(project, config)
     names = [item.action.name for item in found]
@@ -124,9 +127,13 @@ def build(
     for arch in archs or config.archs:
         image = exports.rename_slots(shim_path(arch).read_bytes(), names)
         given = runtime_path or (project / config.runtime if config.runtime else None)
-        rt = runtime.get_runtime(config.python_version, arch, path=given, offline=offline)
+        rt = runtime.get_runtime(
+            config.python_version, arch, path=given, offline=offline,
+            allow_unsigned=allow_unsigned_runtime or config.allow_unsigned_runtime,
+        )
         files = payload_files(project, config, found, rt, offline=offline, debug=debug)
-        dll = payload.attach(image, files, rt.version, cache=runtime.cache_dir() / "deflate")
+        with progress.step(f"packing {config.name}.{arch}.dll"):
+            dll = payload.attach(image, files, rt.version, cache=runtime.cache_dir() / "deflate")
         out_dir.mkdir(parents=True, exist_ok=True)
         target = out_dir / f"{config.name}.{arch}.dll"
         temporary = target.with_suffix(".dll.partial")

