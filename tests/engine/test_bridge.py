@@ -24,7 +24,14 @@ import pytest
 from msica.author import wxs
 from msica.build import builder, config, payload
 from msica.testing import runner
-from tests.helpers import FIXTURES, payload_probe, windows_path, wine_command, wixl_msi
+from tests.helpers import (
+    FIXTURES,
+    payload_probe,
+    windows_path,
+    wine_command,
+    wixl_fix_types,
+    wixl_msi,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -48,7 +55,10 @@ class Package:
         source = os.path.relpath(dll, self.project) if dll else None
         wxs.write(self.dll, self.project / "actions.wxi", source_file=source)
         wxs.write(self.other_dll, self.project / "other.wxi")
-        return wixl_msi(self.project / "product.wxs", self.project / f"{name}.msi")
+        msi = wixl_msi(self.project / "product.wxs", self.project / f"{name}.msi")
+        # wixl 0.101 stores Execute="rollback" as immediate: restore msica's Types
+        wixl_fix_types(msi, self.project / "actions.wxi")
+        return msi
 
     def install(self, msi: Path, mode: str) -> runner.InstallResult:
         return runner.install(msi, {"MODE": mode}, log_path=msi.with_suffix(".log"),
@@ -133,7 +143,11 @@ def test_exception_fails_with_traceback_and_rollback_runs(package: Package) -> N
     assert "Traceback (most recent call last):" in text
     assert re.search(r'scenario_actions\.py", line \d+, in DoWork', text), text
     assert "RuntimeError: the work failed halfway" in text
-    assert "msica[UndoWork] rolling back the work" in result.log.msica_lines
+    # UndoWork is a rollback action: scheduled before DoWork, run only after DoWork failed
+    lines = list(result.log.msica_lines)
+    assert lines.count("msica[UndoWork] rolling back the work") == 1, lines
+    failed = next(i for i, line in enumerate(lines) if "the work failed halfway" in line)
+    assert lines.index("msica[UndoWork] rolling back the work") > failed, lines
 
 
 def test_a_second_runtime_in_the_same_server_is_refused(package: Package) -> None:
