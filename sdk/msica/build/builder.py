@@ -31,6 +31,9 @@ SHIM_DIR = Path(__file__).parent / "shims"
 PTH_TEMPLATE = "python{v}.zip\n.\nlib\n"
 # Parts of the msica package that never run inside an action.
 _HOST_ONLY = ("build", "author", "testing", "_templates", "cli.py", "__main__.py")
+# Development tools of the stdlib (never followed from the stdlib's own imports,
+# msica.build.stdlib) that debugpy's pydevd needs while it serves a debugger.
+DEBUG_STDLIB = ("pydoc", "pdb", "bdb", "argparse", "unittest")
 # Modules of packed msica packages that serve only the build machine: the
 # offline database binding behind ``msica inject`` and the simulated session.
 _HOST_ONLY_FILES = ("_native/libmsi.py", "_native/offline.py")
@@ -174,7 +177,8 @@ def payload_files(
     else:
         own = []
     lib["_msica_payload.py"] = _payload_module(found).encode()
-    trimmed = stdlib.trim(rt.files, rt.version, lib, include=config.include,
+    include = (*config.include, *(DEBUG_STDLIB if debug else ()))
+    trimmed = stdlib.trim(rt.files, rt.version, lib, include=include,
                           exclude=config.exclude, host_only=_HOST_ONLY_FUNCTIONS,
                           cache=runtime.cache_dir())
     files: dict[str, bytes] = dict(trimmed.files)
