@@ -83,6 +83,7 @@ FAILURE = 3
 # Return values in the log ("Action ended ...: X. Return value N.").
 _OUTCOMES = {0: "not run", 1: "succeeded", 2: "cancelled", 3: "failed", 4: "suspended"}
 _WINE_FAILURE = 0
+_SUCCEEDED = 1
 
 
 @dataclass(frozen=True)
@@ -242,6 +243,11 @@ def parse_log(text: str) -> LogSummary:
     def normalized(run: _OpenRun) -> int | None:
         if engine == "windows" or run.return_value != _WINE_FAILURE:
             return run.return_value
+        if run.parent is not None and any(
+            later.parent is run.parent and later.return_value == _SUCCEEDED
+            for later in runs[run.index + 1:]
+        ):  # the sequence went on after it (e.g. an action Wine does not implement)
+            return _WINE_FAILURE
         parent = run.parent
         stopped = parent is None or not parent.ended or parent.return_value == _WINE_FAILURE
         return FAILURE if stopped else _WINE_FAILURE
