@@ -6,7 +6,7 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -172,11 +172,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="a property for the command line (repeatable)")
     run.add_argument("--uninstall", action="store_true", help="uninstall instead (/x)")
     run.add_argument("--log", type=Path, help="where to keep the verbose log")
-    run.add_argument("--show-property", action="append", default=[], metavar="NAME",
-                     help="print this property's final value (repeatable)")
-    run.add_argument("--json", action="store_true",
-                     help="print the result as JSON: exit code, every action with its return "
-                     "value, msica lines and traceback, the failed action, all final properties")
+    _add_report_options(run, "print the result as JSON: exit code, every action with its "
+                        "return value, msica lines and traceback, the failed action, all "
+                        "final properties")
     run.set_defaults(run=_run)
 
     new = commands.add_parser(
@@ -206,9 +204,7 @@ def _parser() -> argparse.ArgumentParser:
         "failed action with its traceback, and the final properties (with --json).",
     )
     log.add_argument("file", type=Path, help="the log file")
-    log.add_argument("--show-property", action="append", default=[], metavar="NAME",
-                     help="print this property's final value (repeatable)")
-    log.add_argument("--json", action="store_true", help="print the summary as JSON")
+    _add_report_options(log, "print the summary as JSON")
     log.set_defaults(run=_log)
 
     inspect = commands.add_parser(
@@ -220,7 +216,7 @@ def _parser() -> argparse.ArgumentParser:
         "number and condition, and whether its DLL is an msica DLL (Python version, actions).",
     )
     inspect.add_argument("msi", type=Path)
-    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
+    _add_json(inspect, "print the report as JSON")
     inspect.set_defaults(run=_inspect)
 
     validate = commands.add_parser(
@@ -232,10 +228,41 @@ def _parser() -> argparse.ArgumentParser:
         "readable .msi.",
     )
     validate.add_argument("msi", type=Path)
-    validate.add_argument("--json", action="store_true", help="print the findings as JSON")
+    _add_json(validate, "print the findings as JSON")
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
     validate.set_defaults(run=_validate)
     return parser
+
+
+def _add_json(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--json", action="store_true", help=text)
+
+
+def _add_report_options(parser: argparse.ArgumentParser, json_help: str) -> None:
+    """The options of the commands that report an install: run and log."""
+    parser.add_argument("--show-property", action="append", default=[], metavar="NAME",
+                        help="print this property's final value (repeatable)")
+    _add_json(parser, json_help)
+
+
+def _print_report(args: argparse.Namespace, data: object, render: Callable[[], str],
+                  end: str = "\n", ensure_ascii: bool = False) -> None:
+    """Print ``data`` as JSON under --json, else the text ``render`` makes."""
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=ensure_ascii))
+    else:
+        print(render(), end=end)
+
+
+def _assignments(items: Sequence[str], option: str, form: str) -> dict[str, str]:
+    """Parse repeated ``NAME=VALUE`` options; ``form`` names the parts in the error."""
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"{option} {item!r}: write {form}")
+        values[name] = value
+    return values
 
 
 def _version() -> str:
@@ -293,33 +320,20 @@ def _inject(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from msica.testing import report, runner
 
-    properties = {}
-    for item in args.property:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"-p {item!r}: write NAME=VALUE")
-        properties[name] = value
+    properties = _assignments(args.property, "-p", "NAME=VALUE")
     result = runner.install(args.msi, properties, log_path=args.log, uninstall=args.uninstall)
     data = report.document(result.log, log_path=result.log_path, exit_code=result.exit_code,
                            command=result.command)
-    if args.json:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        verb = "uninstall" if args.uninstall else "install"
-        print(report.render(data, title=f"{verb} of {args.msi}",
-                            show_properties=args.show_property))
+    verb = "uninstall" if args.uninstall else "install"
+    _print_report(args, data, lambda: report.render(data, title=f"{verb} of {args.msi}",
+                                                    show_properties=args.show_property))
     return 0 if result.succeeded else 1
 
 
 def _new(args: argparse.Namespace) -> int:
     from msica.author import new
 
-    settings = {}
-    for item in args.settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: write KEY=VALUE")
-        settings[key] = value
+    settings = _assignments(args.settings, "--set", "KEY=VALUE")
     project = new.create(args.output, name=args.name, settings=settings,
                          no_input=args.no_input)
     print(project)
@@ -340,10 +354,8 @@ def _log(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.file} holds no actions and no properties: give a verbose "
                           "log (msiexec /l*v FILE)")
     data = report.document(summary, log_path=args.file)
-    if args.json:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        print(report.render(data, title=f"log {args.file}", show_properties=args.show_property))
+    _print_report(args, data, lambda: report.render(data, title=f"log {args.file}",
+                                                    show_properties=args.show_property))
     return 0 if data["succeeded"] else 1
 
 
@@ -351,10 +363,8 @@ def _inspect(args: argparse.Namespace) -> int:
     from msica.author import inspect
 
     report = inspect.inspect(args.msi)
-    if args.json:
-        print(json.dumps(inspect.to_json(report), indent=2))
-    else:
-        print(inspect.render(report), end="")
+    _print_report(args, inspect.to_json(report), lambda: inspect.render(report), end="",
+                  ensure_ascii=True)
     return 0
 
 
@@ -362,10 +372,8 @@ def _validate(args: argparse.Namespace) -> int:
     from msica.author import validate
 
     result = validate.validate(args.msi)
-    if args.json:
-        print(json.dumps(validate.to_json(result), indent=2))
-    else:
-        print(validate.render(result), end="")
+    _print_report(args, validate.to_json(result), lambda: validate.render(result), end="",
+                  ensure_ascii=True)
     return result.exit_code(strict=args.strict)
 
 
