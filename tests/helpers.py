@@ -14,8 +14,11 @@ import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple, overload
+from typing import TYPE_CHECKING, NamedTuple, overload
 from xml.sax.saxutils import escape, quoteattr
+
+if TYPE_CHECKING:
+    import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BRIDGE = REPO / "bridge_c"
@@ -426,3 +429,13 @@ def product_source(
 </Wix>
 """
 
+
+def unreachable_pip_index(monkeypatch: pytest.MonkeyPatch, retries: int) -> None:
+    """Make pip see one index, on a port where nothing listens, and no other source,
+    retrying ``retries`` times."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", str(retries))
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
+        monkeypatch.delenv(name, raising=False)
