@@ -8,7 +8,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from msica.errors import ConfigError, MsicaError
 
@@ -98,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from msica.build.config import help_text
 
-    build = commands.add_parser(
-        "build",
+    build = _command(
+        commands, "build", _build,
         help="build the project's actions into <name>.<arch>.dll",
         description="Build the @custom_action functions of a project into a DLL per arch.",
         epilog=help_text(),
@@ -120,10 +120,9 @@ def _parser() -> argparse.ArgumentParser:
                        "wait for a debugger (see README, Debugging)")
     build.add_argument("-q", "--quiet", action="store_true",
                        help="no progress on stderr (errors still show)")
-    build.set_defaults(run=_build)
 
-    wxs = commands.add_parser(
-        "wxs",
+    wxs = _command(
+        commands, "wxs", _wxs,
         help="write the WiX source that adds a DLL's actions to an installer",
         description="Write the Binary, CustomAction and InstallExecuteSequence elements "
         "for an msica DLL (WiX v3 include or fragment, or a WiX v4 fragment).",
@@ -140,10 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     wxs.add_argument("--source-file",
                      help="SourceFile text for the Binary (default: the DLL's path "
                      "relative to the output file)")
-    wxs.set_defaults(run=_wxs)
 
-    inject = commands.add_parser(
-        "inject",
+    inject = _command(
+        commands, "inject", _inject,
         help="add a DLL's actions to an existing .msi",
         description="Add the Binary, CustomAction and InstallExecuteSequence rows for msica "
         "DLLs to an .msi, through the platform's MSI library. Injecting the same DLL again "
@@ -158,10 +156,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(repeatable)")
     inject.add_argument("-o", "--output", type=Path,
                         help="write the result here and leave the .msi as it is")
-    inject.set_defaults(run=_inject)
 
-    run = commands.add_parser(
-        "run",
+    run = _command(
+        commands, "run", _run,
         help="install an .msi with the real engine and report what its actions did",
         description="Install (or uninstall) an .msi with msiexec (wine64 msiexec on Linux), "
         "verbose log on, and report the exit code, each action's result and the msica "
@@ -175,10 +172,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_report_options(run, "print the result as JSON: exit code, every action with its "
                         "return value, msica lines and traceback, the failed action, all "
                         "final properties")
-    run.set_defaults(run=_run)
 
-    new = commands.add_parser(
-        "new",
+    new = _command(
+        commands, "new", _new,
         help="create a custom-action project from msica's template",
         description="Create a project: actions (immediate, deferred with its data, rollback), "
         "unit and engine tests, WiX v4 and wixl sources, and a CI workflow for Windows and "
@@ -194,10 +190,9 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                      help="a template value (repeatable): project_slug, description, "
                      "manufacturer, version, python")
-    new.set_defaults(run=_new)
 
-    log = commands.add_parser(
-        "log",
+    log = _command(
+        commands, "log", _log,
         help="summarize a verbose MSI log and point at the action that failed",
         description="Read a verbose log (msiexec /l*v, Windows or Wine, any encoding) and "
         "report what msica run reports: each action's result, the msica actions' lines, the "
@@ -205,10 +200,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     log.add_argument("file", type=Path, help="the log file")
     _add_report_options(log, "print the summary as JSON")
-    log.set_defaults(run=_log)
 
-    inspect = commands.add_parser(
-        "inspect",
+    inspect = _command(
+        commands, "inspect", _inspect,
         help="list an .msi's custom actions: type in words, sequencing, msica DLLs",
         description="Read an .msi (no Windows needed) and describe every custom action: "
         "its Type decoded (what Source and Target hold, immediate or deferred, "
@@ -217,10 +211,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     inspect.add_argument("msi", type=Path)
     _add_json(inspect, "print the report as JSON")
-    inspect.set_defaults(run=_inspect)
 
-    validate = commands.add_parser(
-        "validate",
+    validate = _command(
+        commands, "validate", _validate,
         help="check an .msi's custom actions as ICE12/27/63/68/72/77/80/93 do",
         description="Check the custom actions of an .msi the way the ICE12, ICE27, ICE63, "
         "ICE68, ICE72, ICE77, ICE80 and ICE93 validators do. Exit status: 1 when there is "
@@ -230,7 +223,14 @@ def _parser() -> argparse.ArgumentParser:
     validate.add_argument("msi", type=Path)
     _add_json(validate, "print the findings as JSON")
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
-    validate.set_defaults(run=_validate)
+    return parser
+
+
+def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+             run: Callable[[argparse.Namespace], int], **options: Any) -> argparse.ArgumentParser:
+    """Subcommand ``name``, handled by ``run``; ``options`` as for ``add_parser``."""
+    parser = commands.add_parser(name, **options)
+    parser.set_defaults(run=run)
     return parser
 
 
