@@ -45,7 +45,13 @@ from msica.build import builder, config, payload  # noqa: E402
 from msica.errors import MsicaError  # noqa: E402
 from msica.testing import runner  # noqa: E402
 from msica.testing.log import read_log  # noqa: E402
-from tests.helpers import ToolError, build_native_dll, windows_path, wixl_msi  # noqa: E402
+from tests.helpers import (  # noqa: E402
+    ToolError,
+    build_native_dll,
+    product_source,
+    windows_path,
+    wixl_msi,
+)
 
 BENCH = Path(__file__).resolve().parent
 NOOP_C = BENCH / "noop.c"
@@ -53,30 +59,6 @@ PYTHON_VERSION = "3.12"
 MANY = 10
 TARGETS = {"ratio": 1.15, "warm_ms": 2.0, "cold_ms": 150.0, "rebuild_s": 2.0, "hello_mib": 4.0}
 HELLO = REPO / "examples" / "hello"
-
-# Every variant is this product; only the included actions.wxi differs.
-PRODUCT_WXS = """<?xml version="1.0" encoding="utf-8"?>
-<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
-  <Product Id="*" Name="{name}" Language="1033" Version="1.0.0" Manufacturer="msica"
-           UpgradeCode="{upgrade}">
-    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"/>
-    <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
-    <Directory Id="TARGETDIR" Name="SourceDir">
-      <Directory Id="ProgramFiles64Folder">
-        <Directory Id="INSTALLDIR" Name="{name}">
-          <Component Id="InstallDir" Guid="{component}" Win64="yes">
-            <CreateFolder/>
-          </Component>
-        </Directory>
-      </Directory>
-    </Directory>
-    <Feature Id="Main" Level="1">
-      <ComponentRef Id="InstallDir"/>
-    </Feature>
-    <?include actions.wxi ?>
-  </Product>
-</Wix>
-"""
 
 # The native actions, in the shape `msica wxs` gives the Python ones.
 NATIVE_WXI_HEAD = """<?xml version="1.0" encoding="utf-8"?>
@@ -124,10 +106,12 @@ def action_names(prefix: str, count: int) -> tuple[str, ...]:
 def product(directory: Path, key: str) -> Path:
     """``directory/product.wxs`` for variant ``key``: a fixed identity of its own."""
     name = f"msica bench {key}"
-    text = PRODUCT_WXS.format(
-        name=name,
-        upgrade=uuid.uuid5(uuid.NAMESPACE_URL, f"msica-bench-upgrade:{key}"),
-        component=uuid.uuid5(uuid.NAMESPACE_URL, f"msica-bench-component:{key}"),
+    # Every variant is this product; only the included actions.wxi differs.
+    text = product_source(
+        name,
+        "    <?include actions.wxi ?>\n",
+        upgrade=str(uuid.uuid5(uuid.NAMESPACE_URL, f"msica-bench-upgrade:{key}")),
+        component_guid=str(uuid.uuid5(uuid.NAMESPACE_URL, f"msica-bench-component:{key}")),
     )
     path = directory / "product.wxs"
     path.write_text(text, encoding="utf-8")

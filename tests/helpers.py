@@ -14,8 +14,11 @@ import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import NamedTuple, overload
+from typing import TYPE_CHECKING, NamedTuple, overload
 from xml.sax.saxutils import escape, quoteattr
+
+if TYPE_CHECKING:
+    import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 BRIDGE = REPO / "bridge_c"
@@ -188,12 +191,6 @@ def product_wxs(
     0.101 cannot open an absolute ``SourceFile``): build the .msi from the
     DLL's directory, or give :func:`wixl_msi` that directory in ``include_dirs``.
     """
-    win64 = ' Win64="yes"' if arch != "x86" else ""
-    program_files = "ProgramFiles64Folder" if arch != "x86" else "ProgramFilesFolder"
-    props = "".join(
-        f"    <Property Id={quoteattr(k)} Value={quoteattr(v)}/>\n"
-        for k, v in (properties or {}).items()
-    )
     custom = "".join(
         f'    <CustomAction Id={quoteattr(a.id)} BinaryKey="ActionsDll" '
         f'DllEntry={quoteattr(a.entry)} Execute="immediate" Return="check"/>\n'
@@ -205,28 +202,15 @@ def product_wxs(
         condition = escape(action.condition) if action.condition else ""
         sequence += f'      <Custom Action={quoteattr(action.id)} Sequence="{number}">'
         sequence += f"{condition}</Custom>\n"
-    return f"""<?xml version="1.0" encoding="utf-8"?>
-<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
-  <Product Id="*" Name={quoteattr(name)} Language="1033" Version="1.0.0" Manufacturer="msica"
-           UpgradeCode="{uuid.uuid5(uuid.NAMESPACE_URL, "msica-test:" + name)}">
-    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"/>
-    <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
-{props}    <Directory Id="TARGETDIR" Name="SourceDir">
-      <Directory Id="{program_files}">
-        <Directory Id="INSTALLDIR" Name={quoteattr(name)}>
-          <Component Id="InstallDir" Guid="{uuid.uuid4()}"{win64}>
-            <CreateFolder/>
-          </Component>
-        </Directory>
-      </Directory>
-    </Directory>
-    <Feature Id="Main" Level="1"><ComponentRef Id="InstallDir"/></Feature>
-    <Binary Id="ActionsDll" SourceFile={quoteattr(dll.name)}/>
+    return product_source(
+        name,
+        f"""    <Binary Id="ActionsDll" SourceFile={quoteattr(dll.name)}/>
 {custom}    <InstallExecuteSequence>
 {sequence}    </InstallExecuteSequence>
-  </Product>
-</Wix>
-"""
+""",
+        properties=properties,
+        arch=arch,
+    )
 
 
 def wine_command() -> list[str]:
@@ -395,3 +379,63 @@ def wixl_fix_types(msi: Path, include: Path) -> list[str]:
     for query in queries:
         _run_tool(["msibuild", str(msi), "-q", query], "msibuild")
     return queries
+
+
+def product_source(
+    name: str,
+    body: str = "",
+    *,
+    properties: Mapping[str, str] | None = None,
+    component: str = "<CreateFolder/>",
+    component_id: str = "InstallDir",
+    component_guid: str | None = None,
+    upgrade: str | None = None,
+    version: str = "1.0.0",
+    arch: str = "x64",
+) -> str:
+    """WiX v3 source of a minimal per-machine product named ``name``.
+
+    ``properties`` become Property elements; one folder under Program Files holds
+    one component (``component_id``, fresh GUID unless ``component_guid``) whose
+    content is the element ``component``; one feature installs it. ``body`` (WiX
+    elements, indented four spaces) follows the feature: binaries, actions,
+    sequences. ``Product Id="*"`` gives every build its own product code; the
+    upgrade code is derived from ``name`` unless given.
+    """
+    win64 = ' Win64="yes"' if arch != "x86" else ""
+    program_files = "ProgramFiles64Folder" if arch != "x86" else "ProgramFilesFolder"
+    props = "".join(
+        f"    <Property Id={quoteattr(k)} Value={quoteattr(v)}/>\n"
+        for k, v in (properties or {}).items()
+    )
+    upgrade = upgrade or str(uuid.uuid5(uuid.NAMESPACE_URL, "msica-test:" + name))
+    return f"""<?xml version="1.0" encoding="utf-8"?>
+<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
+  <Product Id="*" Name={quoteattr(name)} Language="1033" Version="{version}" Manufacturer="msica"
+           UpgradeCode="{upgrade}">
+    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"/>
+    <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
+{props}    <Directory Id="TARGETDIR" Name="SourceDir">
+      <Directory Id="{program_files}">
+        <Directory Id="INSTALLDIR" Name={quoteattr(name)}>
+          <Component Id="{component_id}" Guid="{component_guid or uuid.uuid4()}"{win64}>
+            {component}
+          </Component>
+        </Directory>
+      </Directory>
+    </Directory>
+    <Feature Id="Main" Level="1"><ComponentRef Id="{component_id}"/></Feature>
+{body}  </Product>
+</Wix>
+"""
+
+
+def unreachable_pip_index(monkeypatch: pytest.MonkeyPatch, retries: int) -> None:
+    """Make pip see one index, on a port where nothing listens, and no other source,
+    retrying ``retries`` times."""
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
+    monkeypatch.setenv("PIP_RETRIES", str(retries))
+    monkeypatch.setenv("PIP_TIMEOUT", "2")
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
+        monkeypatch.delenv(name, raising=False)

@@ -6,9 +6,9 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from msica.errors import ConfigError, MsicaError
 
@@ -98,8 +98,8 @@ def _parser() -> argparse.ArgumentParser:
 
     from msica.build.config import help_text
 
-    build = commands.add_parser(
-        "build",
+    build = _command(
+        commands, "build", _build,
         help="build the project's actions into <name>.<arch>.dll",
         description="Build the @custom_action functions of a project into a DLL per arch.",
         epilog=help_text(),
@@ -120,10 +120,9 @@ def _parser() -> argparse.ArgumentParser:
                        "wait for a debugger (see README, Debugging)")
     build.add_argument("-q", "--quiet", action="store_true",
                        help="no progress on stderr (errors still show)")
-    build.set_defaults(run=_build)
 
-    wxs = commands.add_parser(
-        "wxs",
+    wxs = _command(
+        commands, "wxs", _wxs,
         help="write the WiX source that adds a DLL's actions to an installer",
         description="Write the Binary, CustomAction and InstallExecuteSequence elements "
         "for an msica DLL (WiX v3 include or fragment, or a WiX v4 fragment).",
@@ -140,10 +139,9 @@ def _parser() -> argparse.ArgumentParser:
     wxs.add_argument("--source-file",
                      help="SourceFile text for the Binary (default: the DLL's path "
                      "relative to the output file)")
-    wxs.set_defaults(run=_wxs)
 
-    inject = commands.add_parser(
-        "inject",
+    inject = _command(
+        commands, "inject", _inject,
         help="add a DLL's actions to an existing .msi",
         description="Add the Binary, CustomAction and InstallExecuteSequence rows for msica "
         "DLLs to an .msi, through the platform's MSI library. Injecting the same DLL again "
@@ -158,10 +156,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(repeatable)")
     inject.add_argument("-o", "--output", type=Path,
                         help="write the result here and leave the .msi as it is")
-    inject.set_defaults(run=_inject)
 
-    run = commands.add_parser(
-        "run",
+    run = _command(
+        commands, "run", _run,
         help="install an .msi with the real engine and report what its actions did",
         description="Install (or uninstall) an .msi with msiexec (wine64 msiexec on Linux), "
         "verbose log on, and report the exit code, each action's result and the msica "
@@ -172,15 +169,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="a property for the command line (repeatable)")
     run.add_argument("--uninstall", action="store_true", help="uninstall instead (/x)")
     run.add_argument("--log", type=Path, help="where to keep the verbose log")
-    run.add_argument("--show-property", action="append", default=[], metavar="NAME",
-                     help="print this property's final value (repeatable)")
-    run.add_argument("--json", action="store_true",
-                     help="print the result as JSON: exit code, every action with its return "
-                     "value, msica lines and traceback, the failed action, all final properties")
-    run.set_defaults(run=_run)
+    _add_report_options(run, "print the result as JSON: exit code, every action with its "
+                        "return value, msica lines and traceback, the failed action, all "
+                        "final properties")
 
-    new = commands.add_parser(
-        "new",
+    new = _command(
+        commands, "new", _new,
         help="create a custom-action project from msica's template",
         description="Create a project: actions (immediate, deferred with its data, rollback), "
         "unit and engine tests, WiX v4 and wixl sources, and a CI workflow for Windows and "
@@ -196,23 +190,19 @@ def _parser() -> argparse.ArgumentParser:
     new.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="settings",
                      help="a template value (repeatable): project_slug, description, "
                      "manufacturer, version, python")
-    new.set_defaults(run=_new)
 
-    log = commands.add_parser(
-        "log",
+    log = _command(
+        commands, "log", _log,
         help="summarize a verbose MSI log and point at the action that failed",
         description="Read a verbose log (msiexec /l*v, Windows or Wine, any encoding) and "
         "report what msica run reports: each action's result, the msica actions' lines, the "
         "failed action with its traceback, and the final properties (with --json).",
     )
     log.add_argument("file", type=Path, help="the log file")
-    log.add_argument("--show-property", action="append", default=[], metavar="NAME",
-                     help="print this property's final value (repeatable)")
-    log.add_argument("--json", action="store_true", help="print the summary as JSON")
-    log.set_defaults(run=_log)
+    _add_report_options(log, "print the summary as JSON")
 
-    inspect = commands.add_parser(
-        "inspect",
+    inspect = _command(
+        commands, "inspect", _inspect,
         help="list an .msi's custom actions: type in words, sequencing, msica DLLs",
         description="Read an .msi (no Windows needed) and describe every custom action: "
         "its Type decoded (what Source and Target hold, immediate or deferred, "
@@ -220,11 +210,10 @@ def _parser() -> argparse.ArgumentParser:
         "number and condition, and whether its DLL is an msica DLL (Python version, actions).",
     )
     inspect.add_argument("msi", type=Path)
-    inspect.add_argument("--json", action="store_true", help="print the report as JSON")
-    inspect.set_defaults(run=_inspect)
+    _add_json(inspect, "print the report as JSON")
 
-    validate = commands.add_parser(
-        "validate",
+    validate = _command(
+        commands, "validate", _validate,
         help="check an .msi's custom actions as ICE12/27/63/68/72/77/80/93 do",
         description="Check the custom actions of an .msi the way the ICE12, ICE27, ICE63, "
         "ICE68, ICE72, ICE77, ICE80 and ICE93 validators do. Exit status: 1 when there is "
@@ -232,10 +221,48 @@ def _parser() -> argparse.ArgumentParser:
         "readable .msi.",
     )
     validate.add_argument("msi", type=Path)
-    validate.add_argument("--json", action="store_true", help="print the findings as JSON")
+    _add_json(validate, "print the findings as JSON")
     validate.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
-    validate.set_defaults(run=_validate)
     return parser
+
+
+def _command(commands: argparse._SubParsersAction[argparse.ArgumentParser], name: str,
+             run: Callable[[argparse.Namespace], int], **options: Any) -> argparse.ArgumentParser:
+    """Subcommand ``name``, handled by ``run``; ``options`` as for ``add_parser``."""
+    parser = commands.add_parser(name, **options)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_json(parser: argparse.ArgumentParser, text: str) -> None:
+    parser.add_argument("--json", action="store_true", help=text)
+
+
+def _add_report_options(parser: argparse.ArgumentParser, json_help: str) -> None:
+    """The options of the commands that report an install: run and log."""
+    parser.add_argument("--show-property", action="append", default=[], metavar="NAME",
+                        help="print this property's final value (repeatable)")
+    _add_json(parser, json_help)
+
+
+def _print_report(args: argparse.Namespace, data: object, render: Callable[[], str],
+                  end: str = "\n", ensure_ascii: bool = False) -> None:
+    """Print ``data`` as JSON under --json, else the text ``render`` makes."""
+    if args.json:
+        print(json.dumps(data, indent=2, ensure_ascii=ensure_ascii))
+    else:
+        print(render(), end=end)
+
+
+def _assignments(items: Sequence[str], option: str, form: str) -> dict[str, str]:
+    """Parse repeated ``NAME=VALUE`` options; ``form`` names the parts in the error."""
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name:
+            raise ConfigError(f"{option} {item!r}: write {form}")
+        values[name] = value
+    return values
 
 
 def _version() -> str:
@@ -293,33 +320,20 @@ def _inject(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     from msica.testing import report, runner
 
-    properties = {}
-    for item in args.property:
-        name, sep, value = item.partition("=")
-        if not sep or not name:
-            raise ConfigError(f"-p {item!r}: write NAME=VALUE")
-        properties[name] = value
+    properties = _assignments(args.property, "-p", "NAME=VALUE")
     result = runner.install(args.msi, properties, log_path=args.log, uninstall=args.uninstall)
     data = report.document(result.log, log_path=result.log_path, exit_code=result.exit_code,
                            command=result.command)
-    if args.json:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        verb = "uninstall" if args.uninstall else "install"
-        print(report.render(data, title=f"{verb} of {args.msi}",
-                            show_properties=args.show_property))
+    verb = "uninstall" if args.uninstall else "install"
+    _print_report(args, data, lambda: report.render(data, title=f"{verb} of {args.msi}",
+                                                    show_properties=args.show_property))
     return 0 if result.succeeded else 1
 
 
 def _new(args: argparse.Namespace) -> int:
     from msica.author import new
 
-    settings = {}
-    for item in args.settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise ConfigError(f"--set {item!r}: write KEY=VALUE")
-        settings[key] = value
+    settings = _assignments(args.settings, "--set", "KEY=VALUE")
     project = new.create(args.output, name=args.name, settings=settings,
                          no_input=args.no_input)
     print(project)
@@ -340,10 +354,8 @@ def _log(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.file} holds no actions and no properties: give a verbose "
                           "log (msiexec /l*v FILE)")
     data = report.document(summary, log_path=args.file)
-    if args.json:
-        print(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        print(report.render(data, title=f"log {args.file}", show_properties=args.show_property))
+    _print_report(args, data, lambda: report.render(data, title=f"log {args.file}",
+                                                    show_properties=args.show_property))
     return 0 if data["succeeded"] else 1
 
 
@@ -351,10 +363,8 @@ def _inspect(args: argparse.Namespace) -> int:
     from msica.author import inspect
 
     report = inspect.inspect(args.msi)
-    if args.json:
-        print(json.dumps(inspect.to_json(report), indent=2))
-    else:
-        print(inspect.render(report), end="")
+    _print_report(args, inspect.to_json(report), lambda: inspect.render(report), end="",
+                  ensure_ascii=True)
     return 0
 
 
@@ -362,10 +372,8 @@ def _validate(args: argparse.Namespace) -> int:
     from msica.author import validate
 
     result = validate.validate(args.msi)
-    if args.json:
-        print(json.dumps(validate.to_json(result), indent=2))
-    else:
-        print(validate.render(result), end="")
+    _print_report(args, validate.to_json(result), lambda: validate.render(result), end="",
+                  ensure_ascii=True)
     return result.exit_code(strict=args.strict)
 
 

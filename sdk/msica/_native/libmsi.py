@@ -236,14 +236,21 @@ class Database:
             file.seek(0)
             return parse_force_codepage(file.read().decode("ascii", "replace"))
 
-    def summary_text(self, pid: int) -> str | None:
-        """Text property ``pid`` of the summary information stream (None when unset)."""
+    def _summary_info(self, update: int, what: str) -> tuple[Any, Any]:
+        """The summary information (``update`` > 0 to write it) and a fresh error slot;
+        the caller unrefs the first."""
         libs = self._libs
         libs.forget()
         error = libs.ffi.new("GError **")
-        info = libs.msi.libmsi_summary_info_new(self._live(), 0, error)
+        info = libs.msi.libmsi_summary_info_new(self._live(), update, error)
         if info == libs.ffi.NULL:
-            raise _take_error(libs, error, "cannot read the summary information")
+            raise _take_error(libs, error, f"cannot {what} the summary information")
+        return info, error
+
+    def summary_text(self, pid: int) -> str | None:
+        """Text property ``pid`` of the summary information stream (None when unset)."""
+        libs = self._libs
+        info, error = self._summary_info(0, "read")
         try:
             raw = libs.msi.libmsi_summary_info_get_string(info, pid, error)
             if raw == libs.ffi.NULL:
@@ -257,11 +264,7 @@ class Database:
     def set_summary_text(self, pid: int, value: str) -> None:
         """Set text property ``pid`` of the summary information (written on commit)."""
         libs = self._libs
-        libs.forget()
-        error = libs.ffi.new("GError **")
-        info = libs.msi.libmsi_summary_info_new(self._live(), 1, error)
-        if info == libs.ffi.NULL:
-            raise _take_error(libs, error, "cannot open the summary information")
+        info, error = self._summary_info(1, "open")
         try:
             if not (libs.msi.libmsi_summary_info_set_string(info, pid, value.encode(), error)
                     and libs.msi.libmsi_summary_info_persist(info, error)):
@@ -284,12 +287,8 @@ class Database:
         yields no rows (INSERT, UPDATE, DELETE, CREATE...) gives an empty list.
         """
         libs = self._libs
-        libs.forget()
         ffi, msi = libs.ffi, libs.msi
-        error = ffi.new("GError **")
-        query = msi.libmsi_query_new(self._live(), sql.encode("utf-8"), error)
-        if query == ffi.NULL:
-            raise _take_error(libs, error, "bad query")
+        query, error = self._query(sql)
         record = ffi.NULL
         try:
             if params:
@@ -326,19 +325,23 @@ class Database:
     def columns(self, sql: str) -> list[tuple[str, str]]:
         """``(name, type)`` of each column ``sql`` (a SELECT) yields; types as in _Columns
         text form: ``s72``, ``I2``, ``v0``..."""
-        libs = self._libs
-        libs.forget()
-        ffi, msi = libs.ffi, libs.msi
-        error = ffi.new("GError **")
-        query = msi.libmsi_query_new(self._live(), sql.encode("utf-8"), error)
-        if query == ffi.NULL:
-            raise _take_error(libs, error, "bad query")
+        query, _ = self._query(sql)
         try:
             names = self._column_info(query, _COL_NAMES)
             types = self._column_info(query, _COL_TYPES)
         finally:
-            libs.gobject.g_object_unref(query)
+            self._libs.gobject.g_object_unref(query)
         return list(zip(names, types))
+
+    def _query(self, sql: str) -> tuple[Any, Any]:
+        """A new query for ``sql`` and a fresh error slot; the caller unrefs the first."""
+        libs = self._libs
+        libs.forget()
+        error = libs.ffi.new("GError **")
+        query = libs.msi.libmsi_query_new(self._live(), sql.encode("utf-8"), error)
+        if query == libs.ffi.NULL:
+            raise _take_error(libs, error, "bad query")
+        return query, error
 
     def _column_info(self, query: Any, which: int) -> list[str]:
         libs = self._libs

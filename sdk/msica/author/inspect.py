@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from msica.author.msifile import MsiFile, Row
+from msica.author.msifile import MsiFile, Row, read_with
 from msica.build import builder, payload
 from msica.errors import BuildError
 
@@ -314,10 +314,7 @@ def _text(row: Row, column: str) -> str | None:
 
 def inspect(source: Path | MsiFile) -> Report:
     """Decode the custom actions of the package at ``source`` (a path, or an open MsiFile)."""
-    if isinstance(source, MsiFile):
-        return _inspect(source, source.name)
-    with MsiFile.open(source) as msi:
-        return _inspect(msi, str(source))
+    return read_with(source, _inspect)
 
 
 def _inspect(msi: MsiFile, path: str) -> Report:

@@ -35,11 +35,11 @@ import datetime
 import io
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Union
+from typing import IO, TypeVar, Union
 
 import olefile
 
@@ -517,6 +517,19 @@ class MsiFile:
 # Property types that summary information uses (VT_*).
 _VT_I2, _VT_I4, _VT_LPSTR, _VT_FILETIME = 2, 3, 30, 64
 _FILETIME_EPOCH = datetime.datetime(1601, 1, 1)
+
+
+_T = TypeVar("_T")
+
+
+def read_with(source: str | os.PathLike[str] | MsiFile,
+              read: Callable[[MsiFile, str], _T]) -> _T:
+    """``read(msi, name)`` on ``source``: an open MsiFile as it is, or the package at a
+    path, opened for the call and closed after it."""
+    if isinstance(source, MsiFile):
+        return read(source, source.name)
+    with MsiFile.open(source) as msi:
+        return read(msi, str(source))
 
 
 def _parse_property_set(data: bytes) -> dict[int, str | int | bytes | None] | None:

@@ -44,7 +44,7 @@ from msica.author.inspect import (
     SCRIPT_64BIT,
     SEQUENCE_TABLES,
 )
-from msica.author.msifile import MsiFile, Row
+from msica.author.msifile import MsiFile, Row, read_with
 
 ERROR = "error"
 WARNING = "warning"
@@ -174,10 +174,7 @@ def _str(value: object) -> str | None:
 
 def validate(source: Path | MsiFile) -> Result:
     """Run every check on the package at ``source`` (a path, or an open MsiFile)."""
-    if isinstance(source, MsiFile):
-        return _validate(source, source.name)
-    with MsiFile.open(source) as msi:
-        return _validate(msi, str(source))
+    return read_with(source, _validate)
 
 
 def _validate(msi: MsiFile, path: str) -> Result:
