@@ -19,8 +19,10 @@ class Sample:
     language: str
     text: str
 
-    def __str__(self) -> str:
-        return f"docs/{self.page}:{self.line}"
+
+def where(sample: Sample) -> str:
+    """``docs/<page>:<line>``, to name a sample in a test id or a failure."""
+    return f"docs/{sample.page}:{sample.line}"
 
 
 def samples(language: str | None = None) -> list[Sample]:

@@ -23,7 +23,7 @@ import pytest
 
 from msica.build import config
 from msica.cli import _parser
-from tests.docs_samples import DOCS, Sample, page_source, pages_with_python, samples
+from tests.docs_samples import DOCS, Sample, page_source, pages_with_python, samples, where
 from tests.helpers import REPO
 
 if sys.version_info >= (3, 11):
@@ -46,7 +46,7 @@ def test_every_sample_has_a_known_language() -> None:
     languages = {sample.language for sample in samples()}
     unknown = languages - {"python", "toml", "console", "json", "xml", "text"}
     assert not unknown, f"add a check for these sample languages: {unknown}"
-    assert "" not in languages, [str(s) for s in samples("")]
+    assert "" not in languages, [where(s) for s in samples("")]
 
 
 @pytest.mark.parametrize("page", pages_with_python(tests=False))
@@ -71,15 +71,15 @@ def test_pages_with_tests_pass_under_pytest(page: str, pytester: pytest.Pytester
     assert outcomes.get("passed", 0) >= 1, result.stdout.str()
 
 
-@pytest.mark.parametrize("sample", samples("toml"), ids=str)
+@pytest.mark.parametrize("sample", samples("toml"), ids=where)
 def test_toml_samples_are_valid_config(sample: Sample) -> None:
     document = tomllib.loads(sample.text)
     table = document.get("tool", {}).get("msica")
     if table is not None:
-        config.from_table(table, document.get("project", {}), where=str(sample))
+        config.from_table(table, document.get("project", {}), where=where(sample))
 
 
-@pytest.mark.parametrize("sample", samples("json") + samples("xml"), ids=str)
+@pytest.mark.parametrize("sample", samples("json") + samples("xml"), ids=where)
 def test_json_and_xml_samples_parse(sample: Sample) -> None:
     if sample.language == "json":
         json.loads(sample.text)
@@ -97,12 +97,13 @@ def _msica_commands() -> list[tuple[Sample, list[str]]]:
 
 
 @pytest.mark.parametrize(("sample", "argv"), _msica_commands(),
-                         ids=[f"{s}:{' '.join(a)}" for s, a in _msica_commands()])
+                         ids=[f"{where(s)}:{' '.join(a)}" for s, a in _msica_commands()])
 def test_console_commands_parse(sample: Sample, argv: list[str]) -> None:
     try:
         _parser().parse_args(argv)
     except SystemExit as stop:
-        pytest.fail(f"{sample}: `msica {' '.join(argv)}` is not a valid command (exit {stop})")
+        command = " ".join(argv)
+        pytest.fail(f"{where(sample)}: `msica {command}` is not a valid command (exit {stop})")
 
 
 def test_api_reference_is_generated_from_the_docstrings() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from msica.testing.log import ActionRun, LogSummary, decode_log, parse_log, read_log
-from tests.helpers import FIXTURE_TRACEBACK, fixture_msi, run_msiexec
+from tests.helpers import FIXTURE_TRACEBACK, FIXTURES, fixture_msi, run_msiexec
 
 GREETING = "héllo wörld"
 
@@ -313,25 +313,9 @@ def test_a_plain_line_after_an_action_line_is_its_own_record() -> None:
     assert summary.action("SetByDoAction").return_value == 1
 
 
-# Wine with a MajorUpgrade: MigrateFeatureStates ends with 0 and the sequence goes
-# on; the custom action that fails later is the one to point at.
-WINE_ZERO_THEN_FAILURE = """\
-=== Logging started: 11/21/2026  8:39:13 ===
-Action start 8:39:13: INSTALL.
-Action start 8:39:13: MigrateFeatureStates.
-Action ended 8:39:13: MigrateFeatureStates. Return value 0.
-Action start 8:39:13: InstallValidate.
-Action ended 8:39:13: InstallValidate. Return value 1.
-Action start 8:39:13: InstallFinalize.
-Action start 8:39:13: DoWork.
-msica[DoWork] action failed:
-Action ended 8:39:14: DoWork. Return value 0.
-Action ended 8:39:14: InstallFinalize. Return value 0.
-Action ended 8:39:14: INSTALL. Return value 0.
-Action start 8:39:14: UndoWork.
-msica[UndoWork] rolling back the work
-Action ended 8:39:14: UndoWork. Return value 1.
-"""
+# Wine with a MajorUpgrade (excerpt): MigrateFeatureStates ends with 0 and the
+# sequence goes on; the custom action that fails later is the one to point at.
+WINE_ZERO_THEN_FAILURE = (FIXTURES / "logs" / "wine-zero-then-failure.log").read_text()
 
 
 def test_wine_zero_the_sequence_went_past_is_not_the_failure() -> None:
