@@ -233,18 +233,22 @@ def run_msiexec(
     """``msiexec <verb> msi /qn /l*v log arguments...`` straight, without msica's runner.
 
     Returns the process's exit status (under Wine, the low 8 bits of msiexec's).
+    Like msica's runner, it tries again a start that wrote no log (nothing ran).
     """
     from msica.testing.runner import find_engine
 
     log.unlink(missing_ok=True)
     argv = [*find_engine(), verb, windows_path(msi), "/qn", "/l*v", windows_path(log)]
-    done = subprocess.run(
-        [*argv, *arguments],
-        env={**os.environ, "WINEDEBUG": os.environ.get("WINEDEBUG", "-all")},
-        capture_output=True,
-        timeout=timeout,
-        check=False,
-    )
+    for _ in range(3):
+        done = subprocess.run(
+            [*argv, *arguments],
+            env={**os.environ, "WINEDEBUG": os.environ.get("WINEDEBUG", "-all")},
+            capture_output=True,
+            timeout=timeout,
+            check=False,
+        )
+        if log.is_file():
+            break
     return done.returncode
 
 

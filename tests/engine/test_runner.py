@@ -219,6 +219,42 @@ def test_missing_package_is_an_engine_error(tmp_path: Path) -> None:
         runner.install(tmp_path / "absent.msi")
 
 
+def _flaky_loader(tmp_path: Path, failures: int) -> Path:
+    """A Wine loader whose first ``failures`` msiexec starts end as a failed
+    Wine start does (a line on stderr, status 1, no log); then the real one."""
+    real = runner.find_engine()[0]
+    script = tmp_path / "flaky-wine"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'count="{tmp_path}/starts"\n'
+        'if [ "$1" = msiexec ]; then\n'
+        '  echo x >> "$count"\n'
+        f'  if [ "$(wc -l < "$count")" -le {failures} ]; then\n'
+        '    echo "wine client error:0: read: Connection reset by peer" >&2; exit 1\n'
+        "  fi\n"
+        "fi\n"
+        f'exec "{real}" "$@"\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+@pytest.mark.engine
+@pytest.mark.skipif(not WINE, reason="a Wine start")
+def test_a_wine_start_that_writes_no_log_is_tried_again(
+    msi: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loader = _flaky_loader(tmp_path, failures=2)
+    monkeypatch.setattr(runner, "find_engine", lambda: [str(loader), "msiexec"])
+    result = runner.install(msi, {"GREETING": "again"}, log_path=tmp_path / "install.log")
+    try:
+        assert (tmp_path / "starts").read_text().count("x") == 3
+        assert result.exit_code == 0
+        assert result.log.properties["RESULT_PROP"] == "again"
+    finally:
+        _uninstall(msi, tmp_path / "uninstall.log")
+
+
 # --- the runner's own logic, no engine needed ------------------------------------
 
 
@@ -316,3 +352,23 @@ def test_winedebug_defaults_to_quiet(
     result = runner.install(package, {"A": "1"}, log_path=tmp_path / "l.log", env=env)
     assert _FakeProcess.seen[0].env["WINEDEBUG"] == expected
     assert result.log.action("A").return_value == 1
+
+
+def test_an_engine_that_never_writes_a_log_is_an_error_that_quotes_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    loader = tmp_path / "broken-wine"
+    loader.write_text('#!/bin/sh\necho "wine: could not load kernel32.dll, status c0000135" >&2\n'
+                      "exit 1\n")
+    loader.chmod(0o755)
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(runner, "find_engine", lambda: [str(loader), "msiexec"])
+    monkeypatch.setattr(runner, "_WINE_RETRY_PAUSE", 0)
+    package = tmp_path / "any.msi"
+    package.write_bytes(b"not read: the engine never starts")
+    with pytest.raises(EngineError) as raised:
+        runner.install(package, log_path=tmp_path / "install.log")
+    message = str(raised.value)
+    assert f"msiexec wrote no log to {tmp_path / 'install.log'} (3 tries: exited with 1 " in message
+    assert message.count("(wine: could not load kernel32.dll, status c0000135)") == 3
+    assert f"check that {loader} can run" in message

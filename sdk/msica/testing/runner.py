@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,9 @@ _PROPERTY_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*$")
 _MSIEXEC_CODES = (0, 13, 87, 120, 1259, *range(1601, 1617), *range(1618, 1655), 3010, 3011)
 _SUCCESS_CODES = (0, 3010)
 _NO_PROPERTIES: Mapping[str, str] = MappingProxyType({})
+_WINE_STARTS = 3  # tries for a Wine start that ends before msiexec opens its log
+_WINE_RETRY_PAUSE = 0.5
+_STDERR_KEPT = 400  # characters of the engine's stderr an error quotes
 
 
 @dataclass(frozen=True)
@@ -181,6 +185,49 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
+def _run_engine(
+    popen_args: str | list[str],
+    env: Mapping[str, str],
+    wine: bool,
+    timeout: float,
+    msi: Path,
+    log_path: Path,
+) -> tuple[int, str]:
+    """Run msiexec once; its status and the last lines it wrote to stderr.
+
+    stderr goes to a file, not a pipe: Wine's services inherit it and outlive
+    msiexec, so a pipe would not close when msiexec ends.
+    """
+    with tempfile.TemporaryFile() as errors:
+        try:
+            process = subprocess.Popen(
+                popen_args,
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=errors,
+                start_new_session=wine,
+            )
+        except OSError as exc:
+            command = popen_args[0] if isinstance(popen_args, list) else popen_args
+            raise EngineError(f"could not start {command}: {exc}") from exc
+        try:
+            status = process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill(process)
+            raise EngineError(
+                f"msiexec did not finish {msi.name} within {timeout:g} s and was killed; "
+                f"its log so far is {log_path}"
+            ) from None
+        except BaseException:
+            _kill(process)
+            raise
+        errors.seek(max(0, errors.seek(0, os.SEEK_END) - _STDERR_KEPT * 4))
+        text = errors.read().decode("utf-8", "replace")
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return status, " / ".join(lines)[-_STDERR_KEPT:]
+
+
 def install(
     msi: Path,
     properties: Mapping[str, str] = _NO_PROPERTIES,
@@ -198,7 +245,9 @@ def install(
     environment; ``WINEDEBUG=-all`` is set unless that environment sets
     WINEDEBUG. A run longer than ``timeout`` seconds is killed, with the
     processes it started, and raises :class:`EngineError`, as does an engine
-    that cannot be started.
+    that cannot be started or writes no log; the error quotes what the engine
+    wrote to stderr. Under Wine a run that ends before msiexec has opened its
+    log (so before anything was installed) is tried up to three times.
     """
     msi = Path(msi)
     if not msi.is_file():
@@ -232,32 +281,20 @@ def install(
         command = (*engine, verb, msi_arg, "/qn", "/l*v", log_arg, *arguments)
         popen_args = " ".join(command)  # msiexec parses its command line itself
 
-    try:
-        process = subprocess.Popen(
-            popen_args,
-            env=run_env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=wine,
-        )
-    except OSError as exc:
-        raise EngineError(f"could not start {command[0]}: {exc}") from exc
-    try:
-        status = process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill(process)
+    # Under Wine a start can fail before msiexec opens its log (seen once in CI:
+    # status 1, no log); nothing was installed then, so it is tried again.
+    failures: list[str] = []
+    while True:
+        status, stderr = _run_engine(popen_args, run_env, wine, timeout, msi, log_path)
+        if log_path.is_file():
+            break
+        failures.append(f"exited with {status}" + (f" ({stderr})" if stderr else ""))
+        if len(failures) < (_WINE_STARTS if wine else 1):
+            time.sleep(_WINE_RETRY_PAUSE)
+            continue
         raise EngineError(
-            f"msiexec did not finish {msi.name} within {timeout:g} s and was killed; "
-            f"its log so far is {log_path}"
-        ) from None
-    except BaseException:
-        _kill(process)
-        raise
-
-    if not log_path.is_file():
-        raise EngineError(
-            f"msiexec exited with {status} and wrote no log to {log_path}: "
+            f"msiexec wrote no log to {log_path} ({len(failures)} "
+            f"{'try' if len(failures) == 1 else 'tries'}: {'; '.join(failures)}); "
             f"check that {command[0]} can run (try: {' '.join(engine)} /?)"
         )
     return InstallResult(

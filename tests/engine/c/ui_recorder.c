@@ -3,8 +3,9 @@
  * message it receives to OUT, one per line as "<type> <text>". Wine's verbose
  * log has no progress messages (measured); this shows what a UI would see.
  * It answers every WARNING message with IDCANCEL, as a user pressing Cancel
- * would. Exit code: MsiInstallProductW's. Run under wine by
- * tests/engine/test_session.py. */
+ * would. The last line of OUT is "result <code>", MsiInstallProductW's
+ * return, written before the process exits; the exit code is that code too.
+ * Run under wine by tests/engine/test_session.py. */
 #include <windows.h>
 #include <msi.h>
 #include <stdio.h>
@@ -44,6 +45,7 @@ int wmain(int argc, wchar_t **argv)
                           INSTALLLOGMODE_WARNING,
                       NULL);
     rc = MsiInstallProductW(argv[1], command_line);
+    fwprintf(out, L"result %u\n", rc);
     fclose(out);
     return (int)rc;
 }
