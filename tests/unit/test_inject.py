@@ -9,6 +9,8 @@ lists the actions, which is all ``msica inject`` reads. The engine test
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ from typing import Any
 import pytest
 
 from msica.author import inject
+from msica.author.inspect import inspect as inspect_package
+from msica.author.inspect import render, to_json
 from msica.author.msifile import MsiFile
 from msica.author.package import Package
 from msica.build import builder, payload
@@ -46,9 +50,10 @@ def action(name: str, *, execute: str = "immediate", kind: int = 1, **more: Any)
     return entry
 
 
-def fake_dll(path: Path, actions: Sequence[dict[str, Any]], filler: bytes = b"") -> Path:
+def fake_dll(path: Path, actions: Sequence[dict[str, Any]], filler: bytes = b"", *,
+             arch: str = "x64") -> Path:
     """A file ``msica inject`` reads as an msica DLL: an image and a payload with a manifest."""
-    manifest = {"format": 1, "arch": "x64", "python": "3.12", "actions": list(actions)}
+    manifest = {"format": 1, "arch": arch, "python": "3.12", "actions": list(actions)}
     image = b"MZ" + filler + bytes(range(256)) * 4
     path.write_bytes(payload.attach(image, {builder.MANIFEST: json.dumps(manifest).encode()},
                                     (3, 12)))
@@ -56,10 +61,18 @@ def fake_dll(path: Path, actions: Sequence[dict[str, Any]], filler: bytes = b"")
 
 
 def base_msi(path: Path, *, sequence: Sequence[tuple[str, int]] = STANDARD,
-             custom_action_table: bool = False, extra_action: str | None = None) -> Path:
+             custom_action_table: bool = False, extra_action: str | None = None,
+             template: str = "x64;1033", launch_condition: str | None = None) -> Path:
     """An .msi msica did not build: a Property and an InstallExecuteSequence table, and
     without Binary or CustomAction tables unless asked."""
     with Package.create(path) as package:
+        package.set_template(template)
+        if launch_condition is not None:
+            package.execute("CREATE TABLE `LaunchCondition` (`Condition` CHAR(255) NOT NULL, "
+                            "`Description` CHAR(255) NOT NULL LOCALIZABLE "
+                            "PRIMARY KEY `Condition`)")
+            package.execute("INSERT INTO `LaunchCondition` (`Condition`, `Description`) "
+                            "VALUES (?, ?)", launch_condition, "Needs 64-bit Windows.")
         package.execute("CREATE TABLE `Property` (`Property` CHAR(72) NOT NULL, "
                         "`Value` LONGCHAR NOT NULL LOCALIZABLE PRIMARY KEY `Property`)")
         package.execute("INSERT INTO `Property` (`Property`, `Value`) VALUES (?, ?)",
@@ -418,3 +431,63 @@ def test_the_injected_package_passes_msica_validate(tmp_path: Path) -> None:
     inject.inject(msi, [fake_dll(tmp_path / "acts.x64.dll", ACTIONS)])
     inject.inject(msi, [fake_dll(tmp_path / "acts.x64.dll", ACTIONS)])
     assert validate.validate(msi).findings == ()
+
+
+@pytest.mark.parametrize(
+    ("template", "arch", "condition", "warned"),
+    [
+        ("x64;1033", "x64", None, None),
+        ("x64;1033", "x86", None, None),  # a 32-bit custom-action server runs it
+        (";1033", "x86", None, None),  # no platform: Intel
+        ("Intel;1033", "x64", None, "the package is 32-bit (Template Intel)"),
+        ("Intel;1033", "x64", "VersionNT64", None),  # kept off 32-bit Windows
+        ("Intel;1033", "x64", "Installed OR VersionNT64 >= 601", None),
+        ("Intel;1033", "arm64", "VersionNT64", "an arm64 DLL loads only on ARM64 Windows"),
+        ("x64;1033", "arm64", None, "the package is x64, so Windows on x86 and x64 machines"),
+        ("Arm64;1033", "arm64", None, None),
+        ("Arm64;1033", "x86", None, None),
+    ],
+)
+def test_a_dll_that_cannot_load_where_the_package_installs_is_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    template: str, arch: str, condition: str | None, warned: str | None,
+) -> None:
+    msi = base_msi(tmp_path / "app.msi", template=template, launch_condition=condition)
+    dll = fake_dll(tmp_path / f"acts.{arch}.dll", [action("Alpha")], arch=arch)
+    result = inject.inject(msi, [dll])
+    assert custom_actions_of(msi)["Alpha"]["Source"] == f"msica_acts.{arch}.dll"  # still done
+    if warned is None:
+        assert result.warnings == ()
+        assert not caplog.records
+    else:
+        (warning,) = result.warnings
+        assert warning.startswith(f"acts.{arch}.dll is an {arch} DLL and ")
+        assert warned in warning
+        assert caplog.messages == [f"warning: {warning}"]
+
+
+def test_the_cli_says_the_warning_once(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi", template="Intel;1033")
+    dll = fake_dll(tmp_path / "acts.x64.dll", [action("Alpha")])
+    # A process of its own: pytest's log capture would keep the CLI's handler out.
+    done = subprocess.run([sys.executable, "-m", "msica", "inject", str(msi), "--dll", str(dll)],
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    err = done.stderr
+    assert err.count("msica: warning: acts.x64.dll is an x64 DLL and the package is 32-bit") == 1
+    assert "build for x86 (archs = [\"x86\"])" in err
+
+
+def test_inspect_shows_the_same_warning(tmp_path: Path) -> None:
+    msi = base_msi(tmp_path / "app.msi", template="Intel;1033")
+    dll = fake_dll(tmp_path / "acts.x64.dll", [action("Alpha")])
+    (warning,) = inject.inject(msi, [dll]).warnings
+    report = inspect_package(msi)
+    (binary,) = report.binaries
+    assert binary.warning is not None and warning.endswith(binary.warning)
+    assert f"  WARNING:   an x64 DLL: {binary.warning}\n" in render(report)
+    assert to_json(report)["binaries"][0]["warning"] == binary.warning
+    # The same DLL in an x64 package: nothing to say.
+    fine = base_msi(tmp_path / "fine.msi")
+    inject.inject(fine, [dll])
+    assert "WARNING" not in render(inspect_package(fine))

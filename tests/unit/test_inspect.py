@@ -254,7 +254,7 @@ def test_json_keys_are_stable(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         "scheduling", "source_means", "target_means", "valid"]
     assert sorted(action["sequenced"][0]) == ["condition", "control", "sequence", "table"]
     assert sorted(document["binaries"][0]) == [
-        "actions", "arch", "binary", "msica", "problem", "python", "size"]
+        "actions", "arch", "binary", "msica", "problem", "python", "size", "warning"]
 
 
 def test_a_row_that_differs_from_the_dll_manifest_is_flagged(

@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Any
 
 from msica.actions import DATA_SETTER_PREFIX
-from msica.author import wxs
+from msica.author import platforms, wxs
 from msica.author.package import Package, Value
 from msica.errors import AuthorError, ConfigError
 
@@ -125,6 +125,7 @@ class Result:
     sequence: tuple[Row, ...]
     replaced: tuple[str, ...]  # msica actions removed first (an earlier injection's)
     package_code: str = ""  # the new one: a changed package must not keep the old
+    warnings: tuple[str, ...] = ()  # DLLs that cannot load everywhere the package installs
 
 
 def parse_placements(items: Iterable[str]) -> dict[str, Placement]:
@@ -163,7 +164,8 @@ def inject(
     _check_names(infos, placements or {})
     target = Path(output) if output is not None else Path(msi)
     # Opened once read-only first: a bad file fails here, before anything is copied.
-    Package.open(msi).close()
+    with Package.open(msi) as package:
+        warnings = _arch_warnings(package, infos)
     try:
         handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".partial",
                                         dir=target.resolve().parent)
@@ -186,7 +188,22 @@ def inject(
         work.unlink(missing_ok=True)
     log.info("injected %d custom actions into %s", len(result.custom_actions), target)
     return Result(target, result.binaries, result.custom_actions, result.sequence,
-                  result.replaced, code)
+                  result.replaced, code, warnings)
+
+
+def _arch_warnings(package: Package, infos: Sequence[wxs.DllInfo]) -> tuple[str, ...]:
+    conditions: list[str] = []
+    if package.has_table("LaunchCondition"):
+        conditions = [str(row[0]) for row in package.query(
+            "SELECT `Condition` FROM `LaunchCondition`") if row[0] is not None]
+    template = package.template
+    warnings = []
+    for info in infos:
+        problem = platforms.arch_warning(template, info.arch, conditions)
+        if problem is not None:
+            warnings.append(f"{info.path.name} is an {info.arch} DLL and {problem}")
+            log.warning("warning: %s", warnings[-1])  # the CLI shows it as msica: warning: ...
+    return tuple(warnings)
 
 
 def _copy(source: Path, work: Path) -> None:

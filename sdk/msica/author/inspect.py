@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from msica.author import platforms
 from msica.author.msifile import MsiFile, Row, read_with
 from msica.build import builder, payload
 from msica.errors import BuildError
@@ -221,6 +222,7 @@ class DllInfo:
     actions: tuple[str, ...] = ()
     problem: str | None = None
     entries: tuple[tuple[str, int], ...] = ()  # every export an action may name, and its Type
+    warning: str | None = None  # why it cannot load on some Windows the package installs on
 
     def declared_type(self, entry: str | None) -> int | None:
         """The Type the DLL's manifest gives the action exported as ``entry``."""
@@ -337,7 +339,8 @@ def _inspect(msi: MsiFile, path: str) -> Report:
         declared = None
         if decoded.basic == DLL_FROM_BINARY and source is not None:
             if source not in dlls and _binary_exists(msi, source):
-                dlls[source] = read_dll(source, msi.stream("Binary", source))
+                dlls[source] = _with_warning(read_dll(source, msi.stream("Binary", source)),
+                                             msi)
             dll = dlls.get(source)
             if dll is not None and dll.msica and dll.entries:
                 declared = dll.declared_type(target)
@@ -347,6 +350,17 @@ def _inspect(msi: MsiFile, path: str) -> Report:
             declared,
         ))
     return Report(path, True, tuple(actions), tuple(dlls.values()))
+
+
+def _with_warning(info: DllInfo, msi: MsiFile) -> DllInfo:
+    if info.arch is None:
+        return info
+    conditions = [text for row in msi.rows("LaunchCondition")
+                  if (text := _text(row, "Condition"))] if msi.has_table("LaunchCondition") else []
+    template = msi.summary.get("template")
+    warning = platforms.arch_warning(template if isinstance(template, str) else None,
+                                     info.arch, conditions)
+    return replace(info, warning=warning)
 
 
 def _binary_exists(msi: MsiFile, key: str) -> bool:
@@ -418,6 +432,8 @@ def render(report: Report) -> str:
         lines.extend(_placement_lines(item.placements))
         if item.dll is not None:
             lines.append(f"  dll:       {_dll_line(item.dll)}")
+            if item.dll.warning:
+                lines.append(f"  WARNING:   an {item.dll.arch} DLL: {item.dll.warning}")
             if item.in_dll is False:
                 lines.append(f"             entry point {item.target!r} is not one of its actions")
             declared = item.declared_type

@@ -36,6 +36,7 @@ Param = Field
 
 _T = TypeVar("_T")
 
+_PID_TEMPLATE = 7  # platform;languages, in an .msi
 _PID_REVISION_NUMBER = 9  # the package code, in an .msi
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_.]*\Z")
@@ -187,6 +188,17 @@ class Package:
         """The package code (summary information's revision number, PID 9)."""
         return self._wrap(lambda db: db.summary_text(_PID_REVISION_NUMBER),
                           "reading the summary information")
+
+    @property
+    def template(self) -> str | None:
+        """The summary's Template (PID 7): the platform and languages, "x64;1033"."""
+        return self._wrap(lambda db: db.summary_text(_PID_TEMPLATE),
+                          "reading the summary information")
+
+    def set_template(self, template: str) -> None:
+        """Set the summary's Template ("x64;1033"); written on :meth:`commit`."""
+        self._wrap(lambda db: db.set_summary_text(_PID_TEMPLATE, template),
+                   "writing the summary information")
 
     def set_package_code(self, code: str | None = None) -> str:
         """Give the package a new package code (a new GUID unless ``code``), as a changed
