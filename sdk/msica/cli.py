@@ -214,11 +214,11 @@ def _parser() -> argparse.ArgumentParser:
 
     validate = _command(
         commands, "validate", _validate,
-        help="check an .msi's custom actions as ICE12/27/63/68/72/77/80/93 do",
+        help="check an .msi's custom actions as ICE12/27/63/68/72/77/80/82/93 do",
         description="Check the custom actions of an .msi the way the ICE12, ICE27, ICE63, "
-        "ICE68, ICE72, ICE77, ICE80 and ICE93 validators do. Exit status: 1 when there is "
-        "an error, 0 otherwise (warnings too, unless --strict); 7 when the file is not a "
-        "readable .msi.",
+        "ICE68, ICE72, ICE77, ICE80, ICE82 and ICE93 validators do. Exit status: 1 when "
+        "there is an error, 0 otherwise (warnings too, unless --strict); 7 when the file is "
+        "not a readable .msi.",
     )
     validate.add_argument("msi", type=Path)
     _add_json(validate, "print the findings as JSON")

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from msica.cli import main
+from tests.helpers import FIXTURES, wixl_msi
 from tests.helpers import ice_fixture_msi as build_fixture
 
 pytestmark = pytest.mark.skipif(shutil.which("msibuild") is None, reason="needs msitools")
@@ -19,6 +20,8 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, list[str],
     captured = capsys.readouterr()
     return code, captured.out.splitlines(), captured.err
 
+
+ALL_CHECKS = "ICE12, ICE27, ICE63, ICE68, ICE72, ICE77, ICE80, ICE82, ICE93"
 
 EXPECTED = {
     "ice12": (1, [
@@ -69,6 +72,13 @@ EXPECTED = {
         "Template is 'Intel;1033', not Intel64, x64 or Arm64: build the package for x64 "
         "(or Arm64), or drop the 64-bit script bit",
     ]),
+    "ice82": (0, [
+        "warning ICE82: InstallExecuteSequence runs 'CheckThings' and 'PlaceLogDir' both at "
+        "1020: the engine may run them in either order; give all of them but one another "
+        "number",
+        "warning ICE82: InstallExecuteSequence runs 'Script64' and 'ProcessComponents' both "
+        "at 1600: the engine may run them in either order; give 'Script64' another number",
+    ]),
     "ice93": (0, [
         "warning ICE93: CustomAction 'InstallFiles' has the name of a standard action: "
         "rename it",
@@ -91,7 +101,7 @@ def test_each_ice_fixture_gets_its_message(
     warnings = len(expected) - errors
     assert body[-1] == (
         f"{errors} error{'' if errors == 1 else 's'}, {warnings} warning"
-        f"{'' if warnings == 1 else 's'} (ICE12, ICE27, ICE63, ICE68, ICE72, ICE77, ICE80, ICE93)"
+        f"{'' if warnings == 1 else 's'} ({ALL_CHECKS})"
     )
     assert code == expected_code
     assert err == ""
@@ -101,7 +111,7 @@ def test_clean_fixture_passes(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     msi = build_fixture("clean", tmp_path)
     code, lines, _ = run(capsys, "validate", str(msi))
     assert lines == [
-        f"{msi}: no problems found by ICE12, ICE27, ICE63, ICE68, ICE72, ICE77, ICE80, ICE93"]
+        f"{msi}: no problems found by {ALL_CHECKS}"]
     assert code == 0
 
 
@@ -121,3 +131,31 @@ def test_json_lists_findings_by_row(tmp_path: Path, capsys: pytest.CaptureFixtur
         "ice": "ICE72", "level": "error", "table": "AdvtExecuteSequence", "row": "CheckThings",
         "message": EXPECTED["ice72"][1][0].removeprefix("error ICE72: "),
     }]
+
+
+def test_two_includes_numbered_on_their_own_are_flagged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each `msica wxs` include numbers its actions from the standard ones, so two DLLs'
+    includes in one product can ask for the same numbers; validate says so."""
+    if shutil.which("wixl") is None:
+        pytest.skip("needs wixl")
+    from tests.unit.test_inject import action, fake_dll
+
+    project = tmp_path / "two"
+    project.mkdir()
+    for name in ("First", "Second"):
+        dll = fake_dll(project / f"{name.lower()}.x64.dll", [action(name)])
+        assert main(["wxs", str(dll), "-o", str(project / f"{name.lower()}.wxi")]) == 0
+    product = (FIXTURES / "echo" / "product.wxs").read_text(encoding="utf-8")
+    (project / "product.wxs").write_text(product.replace(
+        "<?include actions.wxi ?>", "<?include first.wxi ?>\n    <?include second.wxi ?>"),
+        encoding="utf-8")
+    msi = wixl_msi(project / "product.wxs", project / "two.msi")
+    capsys.readouterr()
+    code, lines, _ = run(capsys, "validate", str(msi))
+    assert code == 0  # a warning
+    assert lines[0] == (
+        f"{msi}: warning ICE82: InstallExecuteSequence runs 'First' and 'Second' both at "
+        "1002: the engine may run them in either order; give all of them but one another "
+        "number")

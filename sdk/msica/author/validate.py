@@ -2,7 +2,7 @@
 
 Windows SDK's validation (Orca, msival2, WiX's light/wix.exe) runs ICE
 modules (Internal Consistency Evaluators) inside msi.dll. This module checks
-the parts of eight ICEs that concern custom actions, reading the package with
+the parts of nine ICEs that concern custom actions, reading the package with
 :mod:`msica.author.msifile`; messages name the row and say what to change.
 
 - ICE12: type 35 actions (set a directory) name a Directory row and run after
@@ -21,6 +21,10 @@ the parts of eight ICEs that concern custom actions, reading the package with
   InstallExecuteSequence and AdminExecuteSequence, which must have both. Errors.
 - ICE80: a 64-bit script action needs Intel64, x64 or Arm64 in the summary's
   Template. Errors.
+- ICE82 (its custom-action part): a custom action shares its positive
+  sequence number with another action of the same table, so the engine may
+  run the two in either order (two includes numbered on their own, say).
+  Warnings.
 - ICE93: a custom action named like a standard action. Warnings.
 
 Exit status of the command: 1 when there is an error, else 0 (warnings do not
@@ -49,7 +53,7 @@ from msica.author.msifile import MsiFile, Row, read_with
 ERROR = "error"
 WARNING = "warning"
 
-CHECKS = ("ICE12", "ICE27", "ICE63", "ICE68", "ICE72", "ICE77", "ICE80", "ICE93")
+CHECKS = ("ICE12", "ICE27", "ICE63", "ICE68", "ICE72", "ICE77", "ICE80", "ICE82", "ICE93")
 
 STANDARD_ACTIONS = frozenset("""
     ADMIN ADVERTISE AllocateRegistrySpace AppSearch BindImage CCPSearch CostFinalize
@@ -188,6 +192,7 @@ def _validate(msi: MsiFile, path: str) -> Result:
     findings += _ice72(package)
     findings += _ice77(package)
     findings += _ice80(package, summary.get("template"))
+    findings += _ice82(package)
     findings += _ice93(package)
     return Result(path, tuple(findings))
 
@@ -387,6 +392,28 @@ def _ice80(package: _Package, template: object) -> list[Finding]:
         for name in package.actions
         if package.type_of(name) & SCRIPT_64BIT and package.type_of(name) & 0x07 in (5, 6)
     ]
+
+
+def _ice82(package: _Package) -> list[Finding]:
+    found = []
+    for table, steps in package.sequences.items():
+        by_number: dict[int, list[str]] = {}
+        for step in steps:
+            if step.sequence is not None and step.sequence > 0:
+                by_number.setdefault(step.sequence, []).append(step.action)
+        for number, names in sorted(by_number.items()):
+            custom = [name for name in names if name in package.actions]
+            if len(names) < 2 or not custom:
+                continue
+            listed = ", ".join(f"'{name}'" for name in names[:-1]) + f" and '{names[-1]}'"
+            advice = (f"give '{custom[0]}' another number" if len(custom) == 1
+                      else "give all of them but one another number")
+            found.append(Finding(
+                "ICE82", WARNING, table, custom[0],
+                f"{table} runs {listed} {'both' if len(names) == 2 else 'all'} at {number}: "
+                f"the engine may run them in either order; {advice}",
+            ))
+    return found
 
 
 def _ice93(package: _Package) -> list[Finding]:
