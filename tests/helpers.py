@@ -240,10 +240,12 @@ def run_msiexec(
     log.unlink(missing_ok=True)
     argv = [*find_engine(), verb, windows_path(msi), "/qn", "/l*v", windows_path(log)]
     for _ in range(3):
-        done = subprocess.run(
+        done = subprocess.run(  # no pipes: Wine's services would hold them open
             [*argv, *arguments],
             env={**os.environ, "WINEDEBUG": os.environ.get("WINEDEBUG", "-all")},
-            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             timeout=timeout,
             check=False,
         )

@@ -145,20 +145,27 @@ def _windows_command_line_path(path: str) -> str:
 def _wine_paths(loader: str, paths: Sequence[Path], env: Mapping[str, str]) -> list[str]:
     """Windows paths for Unix ``paths``: ``winepath -w``, else the ``Z:`` drive."""
     absolute = [str(p.resolve()) for p in paths]
-    try:
-        done = subprocess.run(
-            [loader, "winepath", "-w", *absolute],
-            env=dict(env),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        lines = [line for line in done.stdout.splitlines() if line.strip()]
-        if done.returncode == 0 and len(lines) == len(absolute):
-            return lines
-    except (OSError, subprocess.TimeoutExpired):
-        pass
+    # Output to a file, not a pipe: when winepath is the first Wine process, the
+    # services it starts inherit the pipe and hold it open until the wineserver
+    # exits, 3 s later (measured: 3.4 s for a cold first install, 0.9 s after).
+    with tempfile.TemporaryFile() as out:
+        try:
+            done = subprocess.run(
+                [loader, "winepath", "-w", *absolute],
+                env=dict(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.DEVNULL,
+                timeout=60,
+                check=False,
+            )
+            out.seek(0)
+            text = out.read().decode("utf-8", "replace")
+            lines = [line for line in text.splitlines() if line.strip()]
+            if done.returncode == 0 and len(lines) == len(absolute):
+                return lines
+        except (OSError, subprocess.TimeoutExpired):
+            pass
     return ["Z:" + p.replace("/", "\\") for p in absolute]
 
 
