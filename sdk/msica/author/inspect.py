@@ -323,6 +323,7 @@ def _inspect(msi: MsiFile, path: str) -> Report:
     if not msi.has_table("CustomAction"):
         return Report(path, False, ())
     placements = _placements(msi)
+    targets = _targets(msi)
     dlls: dict[str, DllInfo] = {}
     actions = []
     for row in msi.rows("CustomAction"):
@@ -340,7 +341,7 @@ def _inspect(msi: MsiFile, path: str) -> Report:
         if decoded.basic == DLL_FROM_BINARY and source is not None:
             if source not in dlls and _binary_exists(msi, source):
                 dlls[source] = _with_warning(read_dll(source, msi.stream("Binary", source)),
-                                             msi)
+                                             targets)
             dll = dlls.get(source)
             if dll is not None and dll.msica and dll.entries:
                 declared = dll.declared_type(target)
@@ -352,15 +353,20 @@ def _inspect(msi: MsiFile, path: str) -> Report:
     return Report(path, True, tuple(actions), tuple(dlls.values()))
 
 
-def _with_warning(info: DllInfo, msi: MsiFile) -> DllInfo:
+def _targets(msi: MsiFile) -> tuple[str | None, list[str]]:
+    """The summary's Template and the launch conditions: where the package installs."""
+    template = msi.summary.get("template")
+    conditions = []
+    if msi.has_table("LaunchCondition"):
+        conditions = [text for row in msi.rows("LaunchCondition")
+                      if (text := _text(row, "Condition")) is not None]
+    return (template if isinstance(template, str) else None), conditions
+
+
+def _with_warning(info: DllInfo, targets: tuple[str | None, list[str]]) -> DllInfo:
     if info.arch is None:
         return info
-    conditions = [text for row in msi.rows("LaunchCondition")
-                  if (text := _text(row, "Condition"))] if msi.has_table("LaunchCondition") else []
-    template = msi.summary.get("template")
-    warning = platforms.arch_warning(template if isinstance(template, str) else None,
-                                     info.arch, conditions)
-    return replace(info, warning=warning)
+    return replace(info, warning=platforms.arch_warning(targets[0], info.arch, targets[1]))
 
 
 def _binary_exists(msi: MsiFile, key: str) -> bool:

@@ -200,24 +200,21 @@ def _run_engine(
     msi: Path,
     log_path: Path,
 ) -> tuple[int, str]:
-    """Run msiexec once; its status and the last lines it wrote to stderr.
+    """Run msiexec once; its status and the last lines it wrote to stderr (OSError
+    when it cannot be started).
 
     stderr goes to a file, not a pipe: Wine's services inherit it and outlive
     msiexec, so a pipe would not close when msiexec ends.
     """
     with tempfile.TemporaryFile() as errors:
-        try:
-            process = subprocess.Popen(
-                popen_args,
-                env=dict(env),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=errors,
-                start_new_session=wine,
-            )
-        except OSError as exc:
-            command = popen_args[0] if isinstance(popen_args, list) else popen_args
-            raise EngineError(f"could not start {command}: {exc}") from exc
+        process = subprocess.Popen(
+            popen_args,
+            env=dict(env),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            start_new_session=wine,
+        )
         try:
             status = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -292,7 +289,10 @@ def install(
     # status 1, no log); nothing was installed then, so it is tried again.
     failures: list[str] = []
     while True:
-        status, stderr = _run_engine(popen_args, run_env, wine, timeout, msi, log_path)
+        try:
+            status, stderr = _run_engine(popen_args, run_env, wine, timeout, msi, log_path)
+        except OSError as exc:
+            raise EngineError(f"could not start {command[0]}: {exc}") from exc
         if log_path.is_file():
             break
         failures.append(f"exited with {status}" + (f" ({stderr})" if stderr else ""))
