@@ -372,3 +372,15 @@ def test_an_engine_that_never_writes_a_log_is_an_error_that_quotes_it(
     assert f"msiexec wrote no log to {tmp_path / 'install.log'} (3 tries: exited with 1 " in message
     assert message.count("(wine: could not load kernel32.dll, status c0000135)") == 3
     assert f"check that {loader} can run" in message
+
+
+def test_an_engine_that_cannot_start_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "no-such-wine64"
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(runner, "find_engine", lambda: [str(missing), "msiexec"])
+    package = tmp_path / "any.msi"
+    package.write_bytes(b"not read: the engine never starts")
+    with pytest.raises(EngineError, match=f"could not start {missing}: .*No such file"):
+        runner.install(package, log_path=tmp_path / "install.log")
