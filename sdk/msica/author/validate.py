@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from msica.author import platforms
 from msica.author.inspect import (
     ASYNC,
     BASIC_TYPES,
@@ -379,7 +380,7 @@ def _at(value: int | None) -> str:
 
 
 def _ice80(package: _Package, template: object) -> list[Finding]:
-    platform = str(template or "").split(";", 1)[0]
+    platform = platforms.package_platform(template if isinstance(template, str) else None)
     if any(p.strip().lower() in TEMPLATE_64BIT for p in platform.split(",")):
         return []
     return [
